@@ -1,0 +1,54 @@
+"""AWS Cognito authentication for any ASGI application."""
+
+from ._errors import (
+    ClaimError,
+    CognitoError,
+    ConfigurationError,
+    ExpiredTokenError,
+    InsufficientScopeError,
+    InvalidRequestError,
+    InvalidSignatureError,
+    KeySetUnavailableError,
+    MalformedTokenError,
+    MissingTokenError,
+    NotYetValidError,
+    TokenError,
+    UnknownKeyError,
+    UnsupportedHeaderError,
+)
+from ._jwks import JWKSCache, parse_jwks
+from ._middleware import CognitoAuthMiddleware, default_error_response
+from ._requirements import check_user, require
+from ._settings import CognitoSettings
+from ._user import CognitoUser
+from ._verifier import Claims, TokenVerifier
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ClaimError",
+    "Claims",
+    "CognitoAuthMiddleware",
+    "CognitoError",
+    "CognitoSettings",
+    "CognitoUser",
+    "ConfigurationError",
+    "ExpiredTokenError",
+    "InsufficientScopeError",
+    "InvalidRequestError",
+    "InvalidSignatureError",
+    "JWKSCache",
+    "KeySetUnavailableError",
+    "MalformedTokenError",
+    "MissingTokenError",
+    "NotYetValidError",
+    "TokenError",
+    "TokenVerifier",
+    "UnknownKeyError",
+    "UnsupportedHeaderError",
+    "__version__",
+    "check_user",
+    "default_error_response",
+    "parse_jwks",
+    "require",
+]

@@ -1,0 +1,269 @@
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.authentication import AuthCredentials, UnauthenticatedUser
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ._errors import (
+    CognitoError,
+    InsufficientScopeError,
+    InvalidRequestError,
+    KeySetUnavailableError,
+    MalformedTokenError,
+    MissingTokenError,
+    TokenError,
+)
+from ._requirements import check_user
+from ._settings import CognitoSettings
+from ._user import CognitoUser
+from ._verifier import TokenVerifier
+
+__all__ = [
+    "CognitoAuthMiddleware",
+    "ErrorHandler",
+    "UserLoader",
+    "default_error_response",
+    "refusal_parts",
+]
+
+logger = logging.getLogger("cognito_asgi")
+
+UserLoader = Callable[[CognitoUser], Awaitable[Any]]
+ErrorHandler = Callable[[Scope, CognitoError], ASGIApp]
+
+# RFC 6750 §3: error_description is limited to printable ASCII without '"' and '\'.
+_UNSAFE_DESCRIPTION = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+
+
+def _status_of(exc: CognitoError) -> int:
+    if isinstance(exc, InvalidRequestError):
+        return 400
+    if isinstance(exc, TokenError):
+        return 401
+    if isinstance(exc, InsufficientScopeError):
+        return 403
+    return 503
+
+
+def _challenge(exc: CognitoError) -> str:
+    """The RFC 6750 §3 WWW-Authenticate value for a refusal."""
+    if isinstance(exc, MissingTokenError):
+        # §3.1: a request with no authentication information gets no error code.
+        return 'Bearer realm="api"'
+    if isinstance(exc, KeySetUnavailableError):
+        return 'Bearer realm="api", error="temporarily_unavailable"'
+    if isinstance(exc, InsufficientScopeError):
+        error = "insufficient_scope"
+    elif isinstance(exc, InvalidRequestError):
+        error = "invalid_request"
+    else:
+        error = "invalid_token"
+    description = _UNSAFE_DESCRIPTION.sub("", exc.message)
+    value = f'Bearer realm="api", error="{error}", error_description="{description}"'
+    if isinstance(exc, InsufficientScopeError) and exc.missing_scopes:
+        value += f', scope="{_UNSAFE_DESCRIPTION.sub("", " ".join(exc.missing_scopes))}"'
+    return value
+
+
+def refusal_parts(exc: CognitoError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and JSON body of the HTTP refusal for `exc`."""
+    status = _status_of(exc)
+    body = json.dumps({"error": exc.code, "error_description": exc.message}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", _challenge(exc).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    if isinstance(exc, KeySetUnavailableError):
+        headers.append((b"retry-after", str(exc.retry_after).encode()))
+    return status, headers, body
+
+
+def default_error_response(scope: Scope, exc: CognitoError) -> ASGIApp:
+    """The refusal cognito-asgi sends by default: JSON body, RFC 6750 header, right status.
+
+    On a WebSocket it is sent as an HTTP response where the server supports the ASGI
+    `websocket.http.response` extension, else the handshake is closed with 1008 (policy
+    violation), or 1013 (try again later) when the key set is unavailable.
+    """
+    status, headers, body = refusal_parts(exc)
+
+    async def respond(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+        elif "websocket.http.response" in scope.get("extensions", {}):
+            await send(
+                {"type": "websocket.http.response.start", "status": status, "headers": headers}
+            )
+            await send({"type": "websocket.http.response.body", "body": body})
+        else:
+            code = 1013 if isinstance(exc, KeySetUnavailableError) else 1008
+            await send({"type": "websocket.close", "code": code, "reason": exc.code})
+
+    return respond
+
+
+class CognitoAuthMiddleware:
+    """ASGI middleware that verifies a Cognito token on every HTTP and WebSocket request.
+
+    Usage::
+
+        app = CognitoAuthMiddleware(app, public_paths=["/health", "/accounts"])
+
+    On success `scope["user"]` is a `CognitoUser` and `scope["auth"]` an `AuthCredentials`
+    holding `"authenticated"` and the token's scopes, so `request.user` and Starlette's
+    `@requires` work. Outside `public_paths` (path prefixes, matched on `/` boundaries), a
+    request without a valid token is refused with 401 and an RFC 6750 `WWW-Authenticate`
+    header. On a public path a missing or invalid token leaves the request anonymous.
+
+    Token sources beyond `Authorization: Bearer` are opt-in: `token_cookie` (a cookie name),
+    and for WebSockets, where browsers cannot set headers, `websocket_query_param` and
+    `websocket_subprotocol_prefix` (the client offers `"<prefix><token>"` as a subprotocol; the
+    middleware removes it from the list the application sees, so it is never echoed back).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: CognitoSettings | None = None,
+        verifier: TokenVerifier | None = None,
+        public_paths: Iterable[str] = (),
+        groups: Iterable[str] = (),
+        scopes: Iterable[str] = (),
+        user_loader: UserLoader | None = None,
+        token_cookie: str | None = None,
+        websocket_query_param: str | None = None,
+        websocket_subprotocol_prefix: str | None = None,
+        on_error: ErrorHandler = default_error_response,
+        fetch_keys_at_startup: bool = True,
+    ) -> None:
+        self.app = app
+        if verifier is None:
+            verifier = TokenVerifier(settings or CognitoSettings.from_env())
+        self.verifier = verifier
+        self.public_paths = tuple(_normalize_prefix(p) for p in public_paths)
+        self.groups = tuple(groups)
+        self.scopes = tuple(scopes)
+        self.user_loader = user_loader
+        self.token_cookie = token_cookie or verifier.settings.token_cookie
+        self.websocket_query_param = websocket_query_param
+        self.websocket_subprotocol_prefix = websocket_subprotocol_prefix
+        self.on_error = on_error
+        self.fetch_keys_at_startup = fetch_keys_at_startup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
+            if kind == "lifespan" and self.fetch_keys_at_startup:
+                receive = self._warm_up_on_startup(receive)
+            await self.app(scope, receive, send)
+            return
+
+        public = self._is_public(scope["path"])
+        try:
+            token = self._token_of(scope)
+            if token is None:
+                raise MissingTokenError()
+            claims = await self.verifier.verify(token)
+            user = CognitoUser.from_claims(claims)
+            check_user(user, groups=self.groups, scopes=self.scopes)
+            if self.user_loader is not None:
+                user = user.with_record(await self.user_loader(user))
+        except CognitoError as exc:
+            if not public:
+                self._log_refusal(scope, exc)
+                await self.on_error(scope, exc)(scope, receive, send)
+                return
+            scope["user"] = UnauthenticatedUser()
+            scope["auth"] = AuthCredentials()
+        else:
+            scope["user"] = user
+            scope["auth"] = AuthCredentials(["authenticated", *user.scopes])
+        await self.app(scope, receive, send)
+
+    def _is_public(self, path: str) -> bool:
+        for prefix in self.public_paths:
+            if path == prefix or path.startswith(prefix + "/") or prefix == "":
+                return True
+        return False
+
+    def _token_of(self, scope: Scope) -> str | None:
+        authorization: bytes | None = None
+        cookie: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if authorization is not None:
+                    raise InvalidRequestError("the request has more than one Authorization header")
+                authorization = value
+            elif name == b"cookie" and self.token_cookie is not None:
+                cookie = value if cookie is None else cookie + b"; " + value
+        if authorization is not None:
+            scheme, _, credentials = authorization.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                # RFC 6750 §2.1: "Bearer" 1*SP b64token.
+                token = credentials.strip(" ")
+                if not token or " " in token:
+                    raise MalformedTokenError("the Authorization header is not 'Bearer <token>'")
+                return token
+            # Another scheme (Basic, ...) is not ours; treat the request as carrying no token.
+        if cookie is not None:
+            assert self.token_cookie is not None
+            from_cookie = cookie_parser(cookie.decode("latin-1")).get(self.token_cookie)
+            if from_cookie:
+                return from_cookie
+        if scope["type"] == "websocket":
+            return self._websocket_token(scope)
+        return None
+
+    def _websocket_token(self, scope: Scope) -> str | None:
+        if self.websocket_subprotocol_prefix is not None:
+            prefix = self.websocket_subprotocol_prefix
+            offered: list[str] = list(scope.get("subprotocols") or ())
+            tokens = [p[len(prefix) :] for p in offered if p.startswith(prefix)]
+            if len(tokens) > 1:
+                raise InvalidRequestError("more than one token subprotocol was offered")
+            if tokens:
+                scope["subprotocols"] = [p for p in offered if not p.startswith(prefix)]
+                return tokens[0]
+        if self.websocket_query_param is not None:
+            query = scope.get("query_string", b"").decode("latin-1")
+            values = [v for k, v in parse_qsl(query) if k == self.websocket_query_param]
+            if len(values) > 1:
+                raise InvalidRequestError("the token query parameter was given more than once")
+            if values:
+                return str(values[0])
+        return None
+
+    def _warm_up_on_startup(self, receive: Receive) -> Receive:
+        async def receive_and_warm_up() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup" and not await self.verifier.start():
+                logger.warning(
+                    "the pool's key set could not be fetched at start-up from %s; requests "
+                    "that need it get 503 until it can be",
+                    self.verifier.jwks.url,
+                )
+            return message
+
+        return receive_and_warm_up
+
+    def _log_refusal(self, scope: Scope, exc: CognitoError) -> None:
+        level = logging.WARNING if isinstance(exc, KeySetUnavailableError) else logging.INFO
+        if logger.isEnabledFor(level):
+            logger.log(level, "refused %s %r: %s", scope["type"], scope["path"], exc.code)
+
+
+def _normalize_prefix(prefix: str) -> str:
+    if not prefix.startswith("/"):
+        raise ValueError(f"public path {prefix!r} must start with '/'")
+    return prefix.rstrip("/")

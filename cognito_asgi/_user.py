@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.authentication import BaseUser
+
+__all__ = ["CognitoUser"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CognitoUser(BaseUser):
+    """The signed-in user of a request, built from a verified token.
+
+    In Starlette and FastAPI it is `request.user`; elsewhere `scope["user"]`::
+
+        async def me(request):
+            user: CognitoUser = request.user
+            return JSONResponse({"username": user.username, "groups": list(user.groups)})
+
+    `record` is the application's own user record when the middleware has a user loader.
+    """
+
+    username: str
+    sub: str
+    token_use: str
+    client_id: str
+    groups: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    email: str | None = None
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    record: Any = field(default=None, repr=False)
+
+    @classmethod
+    def from_claims(cls, claims: Mapping[str, Any], record: Any = None) -> CognitoUser:
+        """Build the user from claims that a TokenVerifier accepted."""
+        token_use = claims["token_use"]
+        if token_use == "access":
+            username = claims.get("username")
+            client_id = claims["client_id"]
+            email = None
+        else:
+            username = claims.get("cognito:username")
+            client_id = claims["aud"]
+            email = claims.get("email")
+        scope = claims.get("scope")
+        return cls(
+            username=username or claims["sub"],
+            sub=claims["sub"],
+            token_use=token_use,
+            client_id=client_id,
+            groups=tuple(claims.get("cognito:groups") or ()),
+            scopes=tuple(scope.split()) if scope else (),
+            email=email,
+            claims=claims,
+            record=record,
+        )
+
+    def with_record(self, record: Any) -> CognitoUser:
+        return CognitoUser(
+            username=self.username,
+            sub=self.sub,
+            token_use=self.token_use,
+            client_id=self.client_id,
+            groups=self.groups,
+            scopes=self.scopes,
+            email=self.email,
+            claims=self.claims,
+            record=record,
+        )
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.username
+
+    @property
+    def identity(self) -> str:
+        return self.sub

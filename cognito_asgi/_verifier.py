@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.hashes import SHA256
+
+from ._encoding import b64url_decode_fast, strict_json_object
+from ._errors import (
+    ClaimError,
+    ExpiredTokenError,
+    InsufficientScopeError,
+    InvalidSignatureError,
+    MalformedTokenError,
+    NotYetValidError,
+    UnsupportedHeaderError,
+)
+from ._jwks import MAX_KID_LENGTH, JWKSCache
+from ._settings import CognitoSettings
+
+__all__ = ["Claims", "CustomCheck", "TokenVerifier"]
+
+Claims = Mapping[str, Any]
+CustomCheck = Callable[[Claims], Awaitable[None] | None]
+
+#: Longest token accepted. Cognito's tokens are 1-4 KB; the cap bounds the work an attacker can
+#: ask of the JSON parser (and, with 8 KB headers in most servers, rarely binds).
+MAX_TOKEN_LENGTH = 16 * 1024
+
+_PADDING = PKCS1v15()
+_SHA256 = SHA256()
+_KNOWN_HEADERS = 64
+# Checked by type wherever they appear (client_id and aud above, where they matter).
+_STRING_CLAIMS = ("username", "cognito:username", "scope", "jti", "email", "origin_jti")
+_TOKEN_USES = {"access": frozenset({"access"}), "id": frozenset({"id"}), "any": None}
+
+
+def _check_header(header_b64: str) -> str:
+    """Decode and check a JOSE header (RFC 7515 §4); return its kid."""
+    try:
+        header = strict_json_object(b64url_decode_fast(header_b64))
+    except ValueError:
+        raise MalformedTokenError("the token header is not canonical base64url JSON") from None
+    if header.get("alg") != "RS256":
+        raise UnsupportedHeaderError("alg", "the token's algorithm must be RS256")
+    kid = header.get("kid")
+    if type(kid) is not str or not kid or len(kid) > MAX_KID_LENGTH:
+        raise UnsupportedHeaderError("kid", "the token header has no usable kid")
+    if "crit" in header:
+        # RFC 7515 §4.1.11: we understand no extension, so a token that needs one is refused.
+        raise UnsupportedHeaderError("crit", "the token header has a crit parameter")
+    # jku, x5u, x5c and jwk are ignored on purpose: the key comes from the pool's set only.
+    return kid
+
+
+def _is_number(value: object) -> bool:
+    # bool is an int subclass; JSON's true is not a time. 1e400 parses as inf.
+    kind = type(value)
+    return kind is int or (kind is float and math.isfinite(value))  # type: ignore[arg-type]
+
+
+class TokenVerifier:
+    """Verifies Cognito access and id tokens: signature, then claims, in aws-jwt-verify's order.
+
+    Usage::
+
+        verifier = TokenVerifier(CognitoSettings.from_env())
+        claims = await verifier.verify(token)   # raises a TokenError subclass on refusal
+
+    `groups` and `scopes` (each "at least one of", as in aws-jwt-verify) and `custom_check` (a
+    function, sync or async, that raises to refuse) add checks after the standard ones.
+    Verified tokens are cached (up to `settings.token_cache_size`, never past their `exp`, and
+    emptied when the key set changes), so a client reusing its token costs a dictionary look-up.
+    """
+
+    def __init__(
+        self,
+        settings: CognitoSettings,
+        *,
+        jwks: JWKSCache | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        groups: Iterable[str] = (),
+        scopes: Iterable[str] = (),
+        custom_check: CustomCheck | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        if jwks is None:
+            preloaded = settings.jwks_json
+            # A preloaded key set is used offline unless a key URL was configured explicitly.
+            url = None if preloaded is not None else settings.jwks_url
+            jwks = JWKSCache(
+                url,
+                preloaded=preloaded,
+                http_client=http_client,
+                cooldown=settings.jwks_cooldown_seconds,
+                max_age=settings.jwks_max_age_seconds,
+                max_stale=settings.jwks_max_stale_seconds,
+                timeout=settings.jwks_timeout_seconds,
+            )
+        self.jwks = jwks
+        self._issuers = frozenset(settings.issuers)
+        self._client_ids = frozenset(settings.client_ids)
+        self._token_uses = _TOKEN_USES[settings.token_use]
+        self._leeway = settings.leeway_seconds
+        self._groups = frozenset(groups)
+        self._scopes = frozenset(scopes)
+        self._custom_check = custom_check
+        self._clock = clock
+        self._cache_size = settings.token_cache_size
+        self._cache: OrderedDict[str, tuple[Claims, float]] = OrderedDict()
+        self._cache_generation = jwks.generation
+        self._known_headers: dict[str, str] = {}
+
+    async def verify(self, token: str) -> Claims:
+        """Verify `token` and return its claims (read-only); raise a TokenError on refusal."""
+        if type(token) is not str or len(token) > MAX_TOKEN_LENGTH:
+            raise MalformedTokenError("the token is not a string of acceptable length")
+        if self._cache_size:
+            if self._cache_generation != self.jwks.generation:
+                self._cache.clear()
+                self._cache_generation = self.jwks.generation
+            entry = self._cache.get(token)
+            if entry is not None:
+                if self._clock() < entry[1]:
+                    self._cache.move_to_end(token)
+                    return entry[0]
+                del self._cache[token]
+
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise MalformedTokenError("the token is not a compact JWS (three base64url parts)")
+        header_b64, payload_b64, signature_b64 = parts
+        kid = self._known_headers.get(header_b64)
+        if kid is None:
+            kid = _check_header(header_b64)
+        try:
+            signature = b64url_decode_fast(signature_b64)
+            payload_json = b64url_decode_fast(payload_b64)
+        except ValueError:
+            raise MalformedTokenError(
+                "the token is not a compact JWS (canonical base64url parts)"
+            ) from None
+
+        jwks = self.jwks
+        key = jwks.get_cached(kid) or await jwks.get_key(kid)
+        if len(signature) != (key.key_size + 7) // 8:
+            raise InvalidSignatureError(kid)
+        signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
+        try:
+            key.verify(signature, signing_input, _PADDING, _SHA256)
+        except InvalidSignature:
+            raise InvalidSignatureError(kid) from None
+        if len(self._known_headers) < _KNOWN_HEADERS:
+            # Only headers of tokens whose signature verified get here, so the memo cannot be
+            # filled by an attacker; it saves decoding the same few headers on every request.
+            self._known_headers[header_b64] = kid
+
+        # The payload is parsed only once its signature is known to be the pool's.
+        try:
+            payload = strict_json_object(payload_json)
+        except ValueError:
+            raise MalformedTokenError("the token payload is not a JSON object") from None
+        claims = MappingProxyType(payload)
+        exp = self._check_claims(payload)
+        if self._groups or self._scopes or self._custom_check is not None:
+            await self._check_extra(claims)
+        if self._cache_size and exp > self._clock():
+            self._cache[token] = (claims, exp)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return claims
+
+    def _check_claims(self, payload: dict[str, Any]) -> float:
+        now = self._clock()
+        leeway = self._leeway
+        exp: float = payload.get("exp")  # type: ignore[assignment]
+        if not _is_number(exp):
+            raise ClaimError("exp", "the token has no numeric exp claim")
+        if now >= exp + leeway:
+            raise ExpiredTokenError()
+        nbf = payload.get("nbf")
+        if nbf is not None:
+            if not _is_number(nbf):
+                raise ClaimError("nbf", "the token's nbf claim is not a number")
+            if now + leeway < nbf:
+                raise NotYetValidError("nbf")
+        iat = payload.get("iat")
+        if iat is not None:
+            if not _is_number(iat):
+                raise ClaimError("iat", "the token's iat claim is not a number")
+            if iat > now + leeway:
+                raise NotYetValidError("iat")
+        iss = payload.get("iss")
+        if type(iss) is not str or iss not in self._issuers:
+            raise ClaimError("iss", "the token was not issued by this user pool")
+        token_use = payload.get("token_use")
+        if type(token_use) is not str or token_use not in ("access", "id"):
+            raise ClaimError("token_use", "the token has no valid token_use claim")
+        if self._token_uses is not None and token_use not in self._token_uses:
+            raise ClaimError("token_use", f"{token_use} tokens are not accepted here")
+        if token_use == "access":
+            client_id = payload.get("client_id")
+            if type(client_id) is not str or client_id not in self._client_ids:
+                raise ClaimError("client_id", "the token was issued to another app client")
+        else:
+            aud = payload.get("aud")
+            if type(aud) is not str or aud not in self._client_ids:
+                raise ClaimError("aud", "the token was issued to another app client")
+        if type(payload.get("sub")) is not str:
+            raise ClaimError("sub", "the token has no string sub claim")
+        for name in _STRING_CLAIMS:
+            value = payload.get(name, "")
+            if type(value) is not str:
+                raise ClaimError(name, f"the token's {name} claim is not a string")
+        groups = payload.get("cognito:groups")
+        if groups is not None and (
+            type(groups) is not list or any(type(g) is not str for g in groups)
+        ):
+            raise ClaimError("cognito:groups", "the token's cognito:groups is not a string list")
+        return float(exp)
+
+    async def _check_extra(self, claims: Claims) -> None:
+        if self._groups and self._groups.isdisjoint(claims.get("cognito:groups") or ()):
+            raise InsufficientScopeError(
+                "the user is in none of the required groups",
+                missing_groups=tuple(sorted(self._groups)),
+            )
+        if self._scopes and self._scopes.isdisjoint((claims.get("scope") or "").split()):
+            raise InsufficientScopeError(
+                "the token has none of the required scopes",
+                missing_scopes=tuple(sorted(self._scopes)),
+            )
+        if self._custom_check is not None:
+            outcome = self._custom_check(claims)
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    async def start(self) -> bool:
+        """Fetch the key set ahead of the first request; True when keys are usable."""
+        return await self.jwks.refresh()
