@@ -17,11 +17,11 @@ from ._errors import (
     UnsupportedHeaderError,
 )
 from ._jwks import JWKSCache, parse_jwks
-from ._middleware import CognitoAuthMiddleware, default_error_response
+from ._middleware import CognitoAuthMiddleware, ErrorHandler, UserLoader, default_error_response
 from ._requirements import check_user, require
-from ._settings import CognitoSettings
+from ._settings import CognitoSettings, TokenUse
 from ._user import CognitoUser
-from ._verifier import Claims, TokenVerifier
+from ._verifier import Claims, CustomCheck, TokenVerifier
 
 __version__ = "0.1.0.dev0"
 
@@ -33,6 +33,8 @@ __all__ = [
     "CognitoSettings",
     "CognitoUser",
     "ConfigurationError",
+    "CustomCheck",
+    "ErrorHandler",
     "ExpiredTokenError",
     "InsufficientScopeError",
     "InvalidRequestError",
@@ -43,9 +45,11 @@ __all__ = [
     "MissingTokenError",
     "NotYetValidError",
     "TokenError",
+    "TokenUse",
     "TokenVerifier",
     "UnknownKeyError",
     "UnsupportedHeaderError",
+    "UserLoader",
     "__version__",
     "check_user",
     "default_error_response",

@@ -209,7 +209,7 @@ class JWKSCache:
             self._attempted_at = self._clock()
             try:
                 keys = await self._fetch()
-            except (httpx.HTTPError, ValueError, OSError) as exc:
+            except Exception as exc:  # any fault of the fetch fails closed, never a 500
                 self._failures += 1
                 self.fetch_failures += 1
                 self._last_error = _describe(exc)
@@ -257,6 +257,7 @@ class JWKSCache:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return "timed out"
-    if isinstance(exc, httpx.HTTPError):
-        return f"{type(exc).__name__}"
-    return str(exc) or type(exc).__name__
+    if isinstance(exc, ValueError):
+        return str(exc)
+    # Other errors' messages may quote URLs or bodies; the type is enough for the log.
+    return type(exc).__name__

@@ -1,0 +1,329 @@
+"""TokenVerifier: the pipeline's decisions, one refusal class per row."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from joserfc import jws
+
+from cognito_asgi import (
+    ClaimError,
+    ExpiredTokenError,
+    InsufficientScopeError,
+    InvalidSignatureError,
+    MalformedTokenError,
+    NotYetValidError,
+    TokenError,
+    TokenVerifier,
+    UnknownKeyError,
+    UnsupportedHeaderError,
+)
+from cognito_asgi.testing import REMOVE, LocalIssuer
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forge(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"x" * 256) -> str:
+    return ".".join(
+        [b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), b64(signature)]
+    )
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    payload = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def sign_raw(issuer: LocalIssuer, payload: str) -> str:
+    """Sign payload text exactly as given (for JSON no encoder would write)."""
+    header = {"alg": "RS256", "kid": issuer.kid}
+    return jws.serialize_compact(header, payload, issuer.key, algorithms=["RS256"])
+
+
+def with_claim_text(issuer: LocalIssuer, extra: str) -> str:
+    """A valid access token's claims with `extra` JSON text appended inside the object."""
+    return sign_raw(issuer, json.dumps(claims_of(issuer.access_token()))[:-1] + ", " + extra + "}")
+
+
+def swap_segment(token: str, index: int, new: str) -> str:
+    parts = token.split(".")
+    parts[index] = new
+    return ".".join(parts)
+
+
+@pytest.fixture
+def verifier(issuer: LocalIssuer) -> TokenVerifier:
+    return TokenVerifier(issuer.settings(token_cache_size=0, leeway_seconds=0))
+
+
+async def test_accepts_a_valid_access_token(issuer: LocalIssuer, verifier: TokenVerifier) -> None:
+    """A well-formed access token of the pool and client verifies and yields its claims."""
+    claims = await verifier.verify(issuer.access_token("bob", groups=["admins"]))
+    assert claims["username"] == "bob"
+    assert claims["cognito:groups"] == ["admins"]
+    with pytest.raises(TypeError):
+        claims["username"] = "mallory"  # type: ignore[index]
+
+
+async def test_accepts_both_issuer_forms(issuer: LocalIssuer, verifier: TokenVerifier) -> None:
+    """The original and the newer issuer-cognito-idp issuer of the same pool are both accepted."""
+    newer = f"https://issuer-cognito-idp.{issuer.region}.amazonaws.com/{issuer.user_pool_id}"
+    await verifier.verify(issuer.access_token(iss=newer))
+
+
+Case = tuple[Callable[[LocalIssuer], str], type[TokenError], str]
+NOW = int(time.time())
+OTHER = LocalIssuer(kid="other-key")
+
+CASES: dict[str, Case] = {
+    "empty": (lambda i: "", MalformedTokenError, ""),
+    "two-parts": (lambda i: ".".join(i.access_token().split(".")[:2]), MalformedTokenError, ""),
+    "four-parts": (lambda i: i.access_token() + ".AAAA", MalformedTokenError, ""),
+    "five-parts": (lambda i: i.access_token() + ".e30.e30", MalformedTokenError, ""),
+    "padding": (lambda i: i.access_token() + "==", MalformedTokenError, ""),
+    "standard-alphabet": (
+        lambda i: swap_segment(i.access_token(), 2, i.access_token().split(".")[2][:-2] + "+/"),
+        MalformedTokenError,
+        "",
+    ),
+    "non-canonical-last-char": (
+        lambda i: swap_segment(i.access_token(), 0, b64(b'{"a":1}')[:-1] + "R"),
+        MalformedTokenError,
+        "",
+    ),
+    "whitespace": (lambda i: i.access_token().replace(".", ". ", 1), MalformedTokenError, ""),
+    "non-ascii": (lambda i: i.access_token() + "é", MalformedTokenError, ""),
+    "oversized": (lambda i: "a" * 20000 + ".b.c", MalformedTokenError, ""),
+    "header-not-json": (lambda i: b64(b"nope") + ".e30.AAAA", MalformedTokenError, ""),
+    "header-array": (lambda i: b64(b"[1]") + ".e30.AAAA", MalformedTokenError, ""),
+    "header-duplicate-kid": (
+        lambda i: swap_segment(
+            i.access_token(), 0, b64(f'{{"alg":"RS256","kid":"x","kid":"{i.kid}"}}'.encode())
+        ),
+        MalformedTokenError,
+        "",
+    ),
+    "alg-none": (
+        lambda i: forge({"alg": "none", "kid": i.kid}, claims_of(i.access_token()), b""),
+        UnsupportedHeaderError,
+        "alg",
+    ),
+    "alg-none-with-signature": (
+        lambda i: forge({"alg": "none", "kid": i.kid}, claims_of(i.access_token())),
+        UnsupportedHeaderError,
+        "alg",
+    ),
+    "alg-hs256": (
+        lambda i: forge({"alg": "HS256", "kid": i.kid}, claims_of(i.access_token())),
+        UnsupportedHeaderError,
+        "alg",
+    ),
+    "alg-rs384": (
+        lambda i: forge({"alg": "RS384", "kid": i.kid}, claims_of(i.access_token())),
+        UnsupportedHeaderError,
+        "alg",
+    ),
+    "alg-missing": (
+        lambda i: forge({"kid": i.kid}, claims_of(i.access_token())),
+        UnsupportedHeaderError,
+        "alg",
+    ),
+    "kid-missing": (
+        lambda i: i.access_token(header={"kid": REMOVE}),
+        UnsupportedHeaderError,
+        "kid",
+    ),
+    "kid-number": (
+        lambda i: forge({"alg": "RS256", "kid": 7}, claims_of(i.access_token())),
+        UnsupportedHeaderError,
+        "kid",
+    ),
+    "crit": (
+        lambda i: forge(
+            {"alg": "RS256", "kid": i.kid, "crit": ["exp"], "exp": 1}, claims_of(i.access_token())
+        ),
+        UnsupportedHeaderError,
+        "crit",
+    ),
+    "kid-unknown": (lambda i: i.access_token(header={"kid": "nope"}), UnknownKeyError, ""),
+    "signed-by-other-key-under-known-kid": (
+        lambda i: OTHER.sign(claims_of(i.access_token()), header={"kid": i.kid}),
+        InvalidSignatureError,
+        "",
+    ),
+    "tampered-payload": (
+        lambda i: swap_segment(
+            i.access_token(), 1, b64(json.dumps(claims_of(i.access_token("mallory"))).encode())
+        ),
+        InvalidSignatureError,
+        "",
+    ),
+    "short-signature": (
+        lambda i: swap_segment(i.access_token(), 2, b64(b"\1" * 255)),
+        InvalidSignatureError,
+        "",
+    ),
+    "expired": (lambda i: i.access_token(exp=NOW - 10), ExpiredTokenError, "exp"),
+    "exp-missing": (lambda i: i.access_token(exp=REMOVE), ClaimError, "exp"),
+    "exp-string": (lambda i: i.access_token(exp=str(NOW + 100)), ClaimError, "exp"),
+    "exp-bool": (lambda i: i.access_token(exp=True), ClaimError, "exp"),
+    "exp-huge-float": (
+        lambda i: sign_raw(
+            i, json.dumps(claims_of(i.access_token(exp=REMOVE)))[:-1] + ', "exp": 1e400}'
+        ),
+        ClaimError,
+        "exp",
+    ),
+    "exp-nan": (lambda i: with_claim_text(i, '"nbf": NaN'), MalformedTokenError, ""),
+    "payload-array": (lambda i: sign_raw(i, "[1, 2]"), MalformedTokenError, ""),
+    "payload-nested-deep": (
+        lambda i: with_claim_text(i, '"x": ' + "[" * 5000 + "]" * 5000),
+        MalformedTokenError,
+        "",
+    ),
+    "payload-duplicate-claim": (
+        lambda i: with_claim_text(i, '"username": "root"'),
+        MalformedTokenError,
+        "",
+    ),
+    "nbf-future": (lambda i: i.access_token(nbf=NOW + 600), NotYetValidError, "nbf"),
+    "iat-future": (lambda i: i.access_token(iat=NOW + 600), NotYetValidError, "iat"),
+    "iat-list": (lambda i: i.access_token(iat=[NOW]), ClaimError, "iat"),
+    "iss-other-pool": (
+        lambda i: i.access_token(iss=i.issuer.replace("LocalPool1", "OtherPool9")),
+        ClaimError,
+        "iss",
+    ),
+    "iss-trailing-slash": (lambda i: i.access_token(iss=i.issuer + "/"), ClaimError, "iss"),
+    "iss-list": (lambda i: i.access_token(iss=[i.issuer]), ClaimError, "iss"),
+    "iss-missing": (lambda i: i.access_token(iss=REMOVE), ClaimError, "iss"),
+    "token-use-id-where-access": (lambda i: i.id_token(), ClaimError, "token_use"),
+    "token-use-refresh": (lambda i: i.access_token(token_use="refresh"), ClaimError, "token_use"),
+    "token-use-missing": (lambda i: i.access_token(token_use=REMOVE), ClaimError, "token_use"),
+    "client-id-other": (lambda i: i.access_token(client_id="someoneelse"), ClaimError, "client_id"),
+    "client-id-missing": (lambda i: i.access_token(client_id=REMOVE), ClaimError, "client_id"),
+    "sub-missing": (lambda i: i.access_token(sub=REMOVE), ClaimError, "sub"),
+    "sub-number": (lambda i: i.access_token(sub=12), ClaimError, "sub"),
+    "scope-list": (lambda i: i.access_token(scope=["a"]), ClaimError, "scope"),
+    "jti-number": (lambda i: i.access_token(jti=1), ClaimError, "jti"),
+    "groups-string": (lambda i: i.access_token(**{"cognito:groups": "admins"}), ClaimError, ""),
+    "groups-mixed": (lambda i: i.access_token(**{"cognito:groups": ["a", 1]}), ClaimError, ""),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+async def test_refuses(issuer: LocalIssuer, verifier: TokenVerifier, case: Case) -> None:
+    """Each class of bad token is refused with its own error type (and claim or header)."""
+    make, error, detail = case
+    with pytest.raises(error) as caught:
+        await verifier.verify(make(issuer))
+    if detail:
+        assert getattr(caught.value, "claim", getattr(caught.value, "header", None)) == detail
+
+
+async def test_id_tokens_check_aud(issuer: LocalIssuer) -> None:
+    """With token_use=id, an id token's aud must be one of the client ids."""
+    verifier = TokenVerifier(issuer.settings(token_use="id"))
+    claims = await verifier.verify(issuer.id_token("carol", email="c@example.com"))
+    assert claims["email"] == "c@example.com"
+    with pytest.raises(ClaimError) as caught:
+        await verifier.verify(issuer.id_token(aud="another"))
+    assert caught.value.claim == "aud"
+    with pytest.raises(ClaimError) as caught:
+        await verifier.verify(issuer.id_token(aud=[issuer.client_id]))
+    assert caught.value.claim == "aud"
+    with pytest.raises(ClaimError) as caught:
+        await verifier.verify(issuer.access_token())
+    assert caught.value.claim == "token_use"
+
+
+async def test_any_token_use_and_several_clients(issuer: LocalIssuer) -> None:
+    """token_use=any accepts both kinds; every listed client id is accepted."""
+    verifier = TokenVerifier(issuer.settings(token_use="any", client_ids=("a1", issuer.client_id)))
+    await verifier.verify(issuer.access_token())
+    await verifier.verify(issuer.id_token())
+    await verifier.verify(issuer.access_token(client_id="a1"))
+
+
+async def test_leeway_applies_to_exp_nbf_iat(issuer: LocalIssuer) -> None:
+    """A token within the leeway of exp, nbf or iat passes; beyond it, it does not."""
+    now = time.time()
+    verifier = TokenVerifier(issuer.settings(leeway_seconds=30, token_cache_size=0))
+    await verifier.verify(issuer.access_token(exp=int(now) - 20))
+    await verifier.verify(issuer.access_token(nbf=int(now) + 20, iat=int(now) + 20))
+    with pytest.raises(ExpiredTokenError):
+        await verifier.verify(issuer.access_token(exp=int(now) - 40))
+
+
+async def test_groups_scopes_and_custom_check(issuer: LocalIssuer) -> None:
+    """Required groups and scopes need one match each; a custom check may refuse."""
+    verifier = TokenVerifier(issuer.settings(), groups=["admins", "ops"], scopes=["api/read"])
+    await verifier.verify(issuer.access_token(groups=["ops"], scopes=["api/read", "x"]))
+    with pytest.raises(InsufficientScopeError) as caught:
+        await verifier.verify(issuer.access_token(groups=["users"], scopes=["api/read"]))
+    assert caught.value.missing_groups == ("admins", "ops")
+    with pytest.raises(InsufficientScopeError):
+        await verifier.verify(issuer.access_token(groups=["ops"], scopes=["api/write"]))
+
+    async def only_bob(claims: Any) -> None:
+        if claims["username"] != "bob":
+            raise ClaimError("username", "only bob may pass")
+
+    checked = TokenVerifier(issuer.settings(), custom_check=only_bob)
+    await checked.verify(issuer.access_token("bob"))
+    with pytest.raises(ClaimError):
+        await checked.verify(issuer.access_token("eve"))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_cache_serves_repeats_but_never_past_exp(issuer: LocalIssuer) -> None:
+    """A verified token is served from the cache until its exp, then refused as expired."""
+    clock = Clock()
+    verifier = TokenVerifier(issuer.settings(leeway_seconds=0), clock=clock)
+    token = issuer.access_token(exp=int(clock.now) + 60)
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first
+    clock.now += 61
+    with pytest.raises(ExpiredTokenError):
+        await verifier.verify(token)
+
+
+async def test_cache_is_bounded_and_keyed_by_the_exact_token(issuer: LocalIssuer) -> None:
+    """The cache holds at most token_cache_size entries; a re-spelled token is not a hit."""
+    verifier = TokenVerifier(issuer.settings(token_cache_size=3))
+    tokens = [issuer.access_token(f"user{n}") for n in range(5)]
+    for token in tokens:
+        await verifier.verify(token)
+    assert len(verifier._cache) == 3
+    with pytest.raises(MalformedTokenError):
+        await verifier.verify(tokens[-1] + "=")
+
+
+async def test_cache_is_dropped_when_the_key_set_changes(issuer: LocalIssuer) -> None:
+    """When the key set changes, cached tokens are verified again (and refused if keyless)."""
+    from cognito_asgi import JWKSCache
+
+    token = issuer.access_token()
+    jwks = JWKSCache(None, preloaded=issuer.jwks_json())
+    verifier = TokenVerifier(issuer.settings(), jwks=jwks)
+    await verifier.verify(token)
+    old_kid = issuer.kid
+    issuer.add_key()
+    issuer.remove_key(old_kid)
+    jwks._install(__import__("cognito_asgi").parse_jwks(issuer.jwks_json().encode()))
+    with pytest.raises(UnknownKeyError):
+        await verifier.verify(token)
