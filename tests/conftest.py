@@ -6,7 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import httpx
@@ -14,6 +14,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from cognito_asgi.testing import LocalIssuer
+
+if TYPE_CHECKING:
+    from mypy_boto3_cognito_idp.literals import ExplicitAuthFlowsTypeType
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -106,7 +109,7 @@ def create_pool(endpoint: str, name: str = "test-pool") -> CognitoPool:
         AutoVerifiedAttributes=["email"],
         AdminCreateUserConfig={"AllowAdminCreateUserOnly": True},
     )["UserPool"]
-    flows = [
+    flows: list[ExplicitAuthFlowsTypeType] = [
         "ALLOW_ADMIN_USER_PASSWORD_AUTH",
         "ALLOW_USER_SRP_AUTH",
         "ALLOW_USER_PASSWORD_AUTH",

@@ -52,6 +52,10 @@ def with_claim_text(issuer: LocalIssuer, extra: str) -> str:
     return sign_raw(issuer, json.dumps(claims_of(issuer.access_token()))[:-1] + ", " + extra + "}")
 
 
+def groups_claim(value: Any) -> dict[str, Any]:
+    return {"cognito:groups": value}
+
+
 def swap_segment(token: str, index: int, new: str) -> str:
     parts = token.split(".")
     parts[index] = new
@@ -213,8 +217,8 @@ CASES: dict[str, Case] = {
     "sub-number": (lambda i: i.access_token(sub=12), ClaimError, "sub"),
     "scope-list": (lambda i: i.access_token(scope=["a"]), ClaimError, "scope"),
     "jti-number": (lambda i: i.access_token(jti=1), ClaimError, "jti"),
-    "groups-string": (lambda i: i.access_token(**{"cognito:groups": "admins"}), ClaimError, ""),
-    "groups-mixed": (lambda i: i.access_token(**{"cognito:groups": ["a", 1]}), ClaimError, ""),
+    "groups-string": (lambda i: i.access_token(**groups_claim("admins")), ClaimError, ""),
+    "groups-mixed": (lambda i: i.access_token(**groups_claim(["a", 1])), ClaimError, ""),
 }
 
 

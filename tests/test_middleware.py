@@ -1,0 +1,268 @@
+"""CognitoAuthMiddleware over HTTP: who gets in, and what the refused are told."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from cognito_asgi import (
+    CognitoAuthMiddleware,
+    CognitoError,
+    CognitoSettings,
+    CognitoUser,
+    TokenVerifier,
+)
+from cognito_asgi.testing import LocalIssuer
+
+
+async def whoami(request: Request) -> JSONResponse:
+    user = request.user
+    return JSONResponse(
+        {
+            "authenticated": user.is_authenticated,
+            "username": user.display_name,
+            "scopes": request.auth.scopes,
+            "record": getattr(user, "record", None),
+        }
+    )
+
+
+def make_app(settings: CognitoSettings, **options: Any) -> CognitoAuthMiddleware:
+    inner = Starlette(routes=[Route("/{path:path}", whoami, methods=["GET", "POST"])])
+    return CognitoAuthMiddleware(inner, settings=settings, **options)
+
+
+async def call(
+    app: Any, path: str = "/private", headers: list[tuple[str, str]] | None = None
+) -> httpx.Response:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        return await client.get(path, headers=headers)
+
+
+def bearer(token: str) -> list[tuple[str, str]]:
+    return [("Authorization", f"Bearer {token}")]
+
+
+async def test_valid_token_reaches_the_app_with_user_and_scopes(issuer: LocalIssuer) -> None:
+    """A valid token's user and scopes are on the scope, as Starlette's request.user/auth."""
+    response = await call(make_app(issuer.settings()), headers=bearer(issuer.access_token("dan")))
+    assert response.status_code == 200
+    assert response.json() == {
+        "authenticated": True,
+        "username": "dan",
+        "scopes": ["authenticated", "aws.cognito.signin.user.admin"],
+        "record": None,
+    }
+
+
+async def test_missing_token_is_401_without_error_code(issuer: LocalIssuer) -> None:
+    """RFC 6750 §3.1: no credentials means 401 with a bare Bearer challenge."""
+    response = await call(make_app(issuer.settings()))
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert response.json()["error"] == "missing_token"
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_invalid_token_is_401_invalid_token(issuer: LocalIssuer) -> None:
+    """A bad token gets error="invalid_token" with a description, and never the token back."""
+    token = issuer.access_token(exp=1000)
+    response = await call(make_app(issuer.settings()), headers=bearer(token))
+    assert response.status_code == 401
+    challenge = response.headers["www-authenticate"]
+    assert 'error="invalid_token"' in challenge
+    assert 'error_description="the token has expired"' in challenge
+    assert response.json() == {"error": "expired", "error_description": "the token has expired"}
+    assert token not in response.text
+    assert token not in challenge
+
+
+HEADER_CASES = {
+    "lowercase-scheme": ("bearer {t}", 200),
+    "uppercase-scheme": ("BEARER {t}", 200),
+    "extra-spaces": ("Bearer   {t}  ", 200),
+    "no-token": ("Bearer", 401),
+    "two-tokens": ("Bearer {t} {t}", 401),
+    "basic-scheme": ("Basic dXNlcjpwYXNz", 401),
+    "token-without-scheme": ("{t}", 401),
+    "tab-separated": ("Bearer\t{t}", 401),
+}
+
+
+@pytest.mark.parametrize(("value", "status"), list(HEADER_CASES.values()), ids=list(HEADER_CASES))
+async def test_authorization_header_forms(issuer: LocalIssuer, value: str, status: int) -> None:
+    """The Bearer scheme is case-insensitive; anything but 'Bearer <token>' is not accepted."""
+    header = value.format(t=issuer.access_token())
+    response = await call(make_app(issuer.settings()), headers=[("Authorization", header)])
+    assert response.status_code == status
+
+
+async def test_two_authorization_headers_are_a_bad_request(issuer: LocalIssuer) -> None:
+    """Two Authorization headers are ambiguous: 400 invalid_request, whatever they hold."""
+    token = issuer.access_token()
+    response = await call(make_app(issuer.settings()), headers=bearer(token) + bearer(token))
+    assert response.status_code == 400
+    assert 'error="invalid_request"' in response.headers["www-authenticate"]
+
+
+async def test_public_paths_are_matched_on_segment_boundaries(issuer: LocalIssuer) -> None:
+    """A public prefix covers itself and what is below it, not longer names."""
+    app = make_app(issuer.settings(), public_paths=["/health", "/accounts/"])
+    assert (await call(app, "/health")).status_code == 200
+    assert (await call(app, "/health/deep")).status_code == 200
+    assert (await call(app, "/accounts")).status_code == 200
+    assert (await call(app, "/healthz")).status_code == 401
+    assert (await call(app, "/accountsX")).status_code == 401
+
+
+async def test_public_path_with_a_bad_token_stays_anonymous(issuer: LocalIssuer) -> None:
+    """On a public path an invalid token is not an error; the request is simply anonymous."""
+    app = make_app(issuer.settings(), public_paths=["/health"])
+    response = await call(app, "/health", headers=bearer("not.a.token"))
+    assert response.status_code == 200
+    assert response.json()["authenticated"] is False
+    response = await call(app, "/health", headers=bearer(issuer.access_token("eve")))
+    assert response.json()["username"] == "eve"
+
+
+async def test_required_groups_and_scopes_give_403(issuer: LocalIssuer) -> None:
+    """Valid token, missing group or scope: 403 insufficient_scope, naming required scopes."""
+    app = make_app(issuer.settings(), groups=["admins"], scopes=["api/read"])
+    ok = issuer.access_token(groups=["admins"], scopes=["api/read"])
+    assert (await call(app, headers=bearer(ok))).status_code == 200
+    response = await call(app, headers=bearer(issuer.access_token(scopes=["api/read"])))
+    assert response.status_code == 403
+    assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+    response = await call(app, headers=bearer(issuer.access_token(groups=["admins"])))
+    assert response.status_code == 403
+    assert 'scope="api/read"' in response.headers["www-authenticate"]
+
+
+async def test_unreachable_keys_give_503_with_retry_after(issuer: LocalIssuer) -> None:
+    """When the key set cannot be fetched at all, the answer is 503 with Retry-After."""
+    settings = issuer.settings(
+        jwks_json=None, jwks_url="http://127.0.0.1:9/nothing", jwks_timeout_seconds=1
+    )
+    response = await call(make_app(settings), headers=bearer(issuer.access_token()))
+    assert response.status_code == 503
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.json()["error"] == "jwks_unavailable"
+
+
+async def test_user_loader_attaches_the_record(issuer: LocalIssuer) -> None:
+    """An async user loader's result becomes user.record."""
+
+    async def load(user: CognitoUser) -> dict[str, str]:
+        return {"id": user.username, "plan": "pro"}
+
+    app = make_app(issuer.settings(), user_loader=load)
+    response = await call(app, headers=bearer(issuer.access_token("fay")))
+    assert response.json()["record"] == {"id": "fay", "plan": "pro"}
+
+
+async def test_cookie_source_is_opt_in(issuer: LocalIssuer) -> None:
+    """A token in a cookie counts only when the cookie name is configured."""
+    token = issuer.access_token("gus")
+    cookie = [("Cookie", f"theme=dark; session={token}")]
+    assert (await call(make_app(issuer.settings()), headers=cookie)).status_code == 401
+    app = make_app(issuer.settings(), token_cookie="session")
+    response = await call(app, headers=cookie)
+    assert response.status_code == 200
+    assert response.json()["username"] == "gus"
+    from_env = make_app(issuer.settings(token_cookie="session"))
+    assert (await call(from_env, headers=cookie)).status_code == 200
+
+
+async def test_custom_error_handler(issuer: LocalIssuer) -> None:
+    """on_error decides what a refusal looks like."""
+
+    def on_error(scope: Scope, exc: CognitoError) -> Any:
+        return JSONResponse({"nope": exc.code}, status_code=418)
+
+    response = await call(make_app(issuer.settings(), on_error=on_error))
+    assert response.status_code == 418
+    assert response.json() == {"nope": "missing_token"}
+
+
+async def test_other_scope_types_pass_through(issuer: LocalIssuer) -> None:
+    """Scopes the middleware does not handle reach the app untouched."""
+    seen: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope)
+
+    middleware = CognitoAuthMiddleware(app, settings=issuer.settings())
+    await middleware({"type": "custom.thing"}, _never, _never)
+    assert seen == [{"type": "custom.thing"}]
+
+
+async def _never(*args: Any) -> Any:
+    raise AssertionError("not expected")
+
+
+async def test_lifespan_fetches_keys_before_the_first_request(issuer: LocalIssuer) -> None:
+    """The lifespan startup event triggers a key fetch and is passed on to the app."""
+    from cognito_asgi.testing import JWKSServer
+
+    with JWKSServer.running(issuer) as server:
+        settings = issuer.settings(jwks_json=None, jwks_url=server.url)
+        received: list[str] = []
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            message = await receive()
+            received.append(message["type"])
+
+        middleware = CognitoAuthMiddleware(app, settings=settings)
+
+        async def receive() -> dict[str, str]:
+            return {"type": "lifespan.startup"}
+
+        await middleware({"type": "lifespan"}, receive, _never)
+        assert received == ["lifespan.startup"]
+        assert server.requests == 1
+
+
+async def test_reads_the_environment_when_given_nothing(
+    issuer: LocalIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CognitoAuthMiddleware(app) alone is configured from COGNITO_* variables."""
+    monkeypatch.setenv("COGNITO_USER_POOL_ID", issuer.user_pool_id)
+    monkeypatch.setenv("COGNITO_CLIENT_ID", issuer.client_id)
+    monkeypatch.setenv("COGNITO_JWKS_JSON", issuer.jwks_json())
+    app = CognitoAuthMiddleware(whoami_app)
+    response = await call(app, headers=bearer(issuer.access_token("hal")))
+    assert response.json()["username"] == "hal"
+
+
+async def test_shared_verifier(issuer: LocalIssuer) -> None:
+    """A TokenVerifier can be built once and shared by several middleware instances."""
+    verifier = TokenVerifier(issuer.settings())
+    first = CognitoAuthMiddleware(whoami_app, verifier=verifier)
+    second = CognitoAuthMiddleware(whoami_app, verifier=verifier, groups=["x"])
+    token = issuer.access_token()
+    assert (await call(first, headers=bearer(token))).status_code == 200
+    assert (await call(second, headers=bearer(token))).status_code == 403
+
+
+whoami_app = Starlette(routes=[Route("/{path:path}", whoami)])
+
+
+def test_refusal_body_is_json_with_code_and_description() -> None:
+    """The default refusal body is a small JSON object; nothing else leaks."""
+    from cognito_asgi import ExpiredTokenError
+    from cognito_asgi._middleware import refusal_parts
+
+    status, headers, body = refusal_parts(ExpiredTokenError())
+    assert status == 401
+    assert json.loads(body) == {"error": "expired", "error_description": "the token has expired"}
+    assert dict(headers)[b"content-length"] == str(len(body)).encode()
