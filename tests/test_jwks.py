@@ -237,3 +237,44 @@ async def test_preloaded_keys_work_offline(issuer: LocalIssuer) -> None:
     with pytest.raises(UnknownKeyError):
         await cache.get_key("other")
     assert cache.fetches == 0
+
+
+STATUS_MATRIX: dict[str, tuple[dict[str, object], int]] = {
+    "healthy": ({}, 200),
+    "down": ({"stopped": True}, 503),
+    "slow": ({"delay": 2.0}, 503),
+    "garbage": ({"body": b"garbage"}, 503),
+    "huge": ({"body": b"[" * (1024 * 1024)}, 503),
+    "wrong-content-type": ({"content_type": "text/plain"}, 503),
+    "wrong-status": ({"status": 403}, 503),
+    "key-removed": ({"body": LocalIssuer(kid="someone-else").jwks_json().encode()}, 401),
+}
+
+
+@pytest.mark.parametrize("fault", list(STATUS_MATRIX.values()), ids=list(STATUS_MATRIX))
+async def test_key_endpoint_faults_through_the_middleware(
+    issuer: LocalIssuer, fault: tuple[dict[str, object], int]
+) -> None:
+    """Each fault of the key endpoint gives the request its status: 503 when no keys, never 500."""
+    from starlette.responses import PlainTextResponse
+
+    from cognito_asgi import CognitoAuthMiddleware
+
+    changes, status = fault
+    with JWKSServer.running(issuer) as server:
+        settings = issuer.settings(jwks_json=None, jwks_url=server.url, jwks_timeout_seconds=0.5)
+        for name, value in changes.items():
+            if name == "stopped":
+                server.stop()
+            else:
+                setattr(server, name, value)
+        app = CognitoAuthMiddleware(PlainTextResponse("ok"), settings=settings)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        ) as client:
+            response = await client.get(
+                "/", headers={"Authorization": f"Bearer {issuer.access_token()}"}
+            )
+        assert response.status_code == status
+        if status == 503:
+            assert response.headers["retry-after"].isdigit()
