@@ -23,7 +23,7 @@ from ._errors import (
 from ._requirements import check_user
 from ._settings import CognitoSettings
 from ._user import CognitoUser
-from ._verifier import TokenVerifier
+from ._verifier import Claims, TokenVerifier
 
 __all__ = [
     "CognitoAuthMiddleware",
@@ -170,6 +170,8 @@ class CognitoAuthMiddleware:
             return
 
         public = self._is_public(scope["path"])
+        stats = self.verifier.stats
+        claims = None
         try:
             token = self._token_of(scope)
             if token is None:
@@ -181,12 +183,14 @@ class CognitoAuthMiddleware:
                 user = user.with_record(await self.user_loader(user))
         except CognitoError as exc:
             if not public:
-                self._log_refusal(scope, exc)
+                stats.refused[exc.code] += 1
+                _log_refusal(scope, exc, claims)
                 await self.on_error(scope, exc)(scope, receive, send)
                 return
             scope["user"] = UnauthenticatedUser()
             scope["auth"] = AuthCredentials()
         else:
+            stats.accepted += 1
             scope["user"] = user
             scope["auth"] = AuthCredentials(["authenticated", *user.scopes])
         await self.app(scope, receive, send)
@@ -257,10 +261,22 @@ class CognitoAuthMiddleware:
 
         return receive_and_warm_up
 
-    def _log_refusal(self, scope: Scope, exc: CognitoError) -> None:
-        level = logging.WARNING if isinstance(exc, KeySetUnavailableError) else logging.INFO
-        if logger.isEnabledFor(level):
-            logger.log(level, "refused %s %r: %s", scope["type"], scope["path"], exc.code)
+
+def _log_refusal(scope: Scope, exc: CognitoError, claims: Claims | None) -> None:
+    # One line per refusal: the reason code, the path and, only when the token verified (a
+    # refusal for missing groups or scopes), its subject. Never the token or unverified claims.
+    level = logging.WARNING if isinstance(exc, KeySetUnavailableError) else logging.INFO
+    if not logger.isEnabledFor(level):
+        return
+    subject = f" sub={claims['sub']}" if claims is not None else ""
+    logger.log(
+        level,
+        "refused %s %r: %s%s",
+        scope.get("method", "WEBSOCKET"),
+        scope["path"],
+        exc.code,
+        subject,
+    )
 
 
 def _normalize_prefix(prefix: str) -> str:

@@ -25,6 +25,7 @@ from ._errors import (
 )
 from ._jwks import MAX_KID_LENGTH, JWKSCache
 from ._settings import CognitoSettings
+from ._stats import AuthStats
 
 __all__ = ["Claims", "CustomCheck", "TokenVerifier"]
 
@@ -119,6 +120,8 @@ class TokenVerifier:
         self._cache: OrderedDict[str, tuple[Claims, float]] = OrderedDict()
         self._cache_generation = jwks.generation
         self._known_headers: dict[str, str] = {}
+        #: Counters for monitoring; see cognito_asgi.prometheus.
+        self.stats = AuthStats()
 
     async def verify(self, token: str) -> Claims:
         """Verify `token` and return its claims (read-only); raise a TokenError on refusal."""
@@ -132,8 +135,10 @@ class TokenVerifier:
             if entry is not None:
                 if self._clock() < entry[1]:
                     self._cache.move_to_end(token)
+                    self.stats.cache_hits += 1
                     return entry[0]
                 del self._cache[token]
+            self.stats.cache_misses += 1
 
         parts = token.split(".")
         if len(parts) != 3:

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+__all__ = ["AuthStats"]
+
+
+@dataclass(slots=True)
+class AuthStats:
+    """Counters of one TokenVerifier and the middleware using it, read by monitoring.
+
+    Plain integers, bumped on the request path at the cost of an addition; the Prometheus
+    integration (`cognito_asgi.prometheus`) reads them when scraped.
+    """
+
+    accepted: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    cache_hits: int = 0
+    cache_misses: int = 0

@@ -1,0 +1,74 @@
+"""Prometheus metrics for cognito-asgi (needs the `prometheus` extra, prometheus-client).
+
+The counters are plain integers kept by the verifier and its key cache; this collector reads
+them at scrape time, so monitoring adds nothing to the request path::
+
+    from prometheus_client import make_asgi_app
+    from cognito_asgi.prometheus import register
+
+    app = CognitoAuthMiddleware(inner, public_paths=["/metrics"])
+    register(app.verifier)
+    inner.mount("/metrics", make_asgi_app())
+
+Metrics (all counters): `cognito_asgi_requests_accepted_total`,
+`cognito_asgi_requests_refused_total{reason}`, `cognito_asgi_token_cache_hits_total`,
+`cognito_asgi_token_cache_misses_total`, `cognito_asgi_jwks_fetches_total`,
+`cognito_asgi_jwks_fetch_failures_total`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import REGISTRY, CounterMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from ._verifier import TokenVerifier
+
+__all__ = ["CognitoCollector", "register"]
+
+
+class CognitoCollector(Collector):
+    """Exposes one TokenVerifier's counters (and its key cache's) to Prometheus."""
+
+    def __init__(self, verifier: TokenVerifier, *, namespace: str = "cognito_asgi") -> None:
+        self.verifier = verifier
+        self.namespace = namespace
+
+    def collect(self) -> Iterator[Metric]:
+        stats, jwks, ns = self.verifier.stats, self.verifier.jwks, self.namespace
+        yield CounterMetricFamily(
+            f"{ns}_requests_accepted", "Requests with a valid token", value=stats.accepted
+        )
+        refused = CounterMetricFamily(
+            f"{ns}_requests_refused", "Requests refused, by reason code", labels=["reason"]
+        )
+        for reason, count in sorted(stats.refused.items()):
+            refused.add_metric([reason], count)
+        yield refused
+        yield CounterMetricFamily(
+            f"{ns}_token_cache_hits",
+            "Tokens served from the verified-token cache",
+            value=stats.cache_hits,
+        )
+        yield CounterMetricFamily(
+            f"{ns}_token_cache_misses", "Tokens verified in full", value=stats.cache_misses
+        )
+        yield CounterMetricFamily(
+            f"{ns}_jwks_fetches", "Successful key-set fetches", value=jwks.fetches
+        )
+        yield CounterMetricFamily(
+            f"{ns}_jwks_fetch_failures", "Failed key-set fetches", value=jwks.fetch_failures
+        )
+
+
+def register(
+    verifier: TokenVerifier,
+    registry: CollectorRegistry = REGISTRY,
+    *,
+    namespace: str = "cognito_asgi",
+) -> CognitoCollector:
+    """Register a collector for `verifier` (e.g. `middleware.verifier`) and return it."""
+    collector = CognitoCollector(verifier, namespace=namespace)
+    registry.register(collector)
+    return collector
