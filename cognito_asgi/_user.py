@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,17 +59,8 @@ class CognitoUser(BaseUser):
         )
 
     def with_record(self, record: Any) -> CognitoUser:
-        return CognitoUser(
-            username=self.username,
-            sub=self.sub,
-            token_use=self.token_use,
-            client_id=self.client_id,
-            groups=self.groups,
-            scopes=self.scopes,
-            email=self.email,
-            claims=self.claims,
-            record=record,
-        )
+        """The same user with `record` attached."""
+        return dataclasses.replace(self, record=record)
 
     @property
     def is_authenticated(self) -> bool:
