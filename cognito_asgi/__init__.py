@@ -20,12 +20,14 @@ from ._jwks import JWKSCache, parse_jwks
 from ._middleware import CognitoAuthMiddleware, ErrorHandler, UserLoader, default_error_response
 from ._requirements import check_user, require
 from ._settings import CognitoSettings, TokenUse
+from ._stats import AuthStats
 from ._user import CognitoUser
 from ._verifier import Claims, CustomCheck, TokenVerifier
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AuthStats",
     "ClaimError",
     "Claims",
     "CognitoAuthMiddleware",

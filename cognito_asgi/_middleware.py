@@ -20,7 +20,7 @@ from ._errors import (
     MissingTokenError,
     TokenError,
 )
-from ._requirements import check_user
+from ._requirements import _names, check_user
 from ._settings import CognitoSettings
 from ._user import CognitoUser
 from ._verifier import Claims, TokenVerifier
@@ -152,8 +152,8 @@ class CognitoAuthMiddleware:
             verifier = TokenVerifier(settings or CognitoSettings.from_env())
         self.verifier = verifier
         self.public_paths = tuple(_normalize_prefix(p) for p in public_paths)
-        self.groups = tuple(groups)
-        self.scopes = tuple(scopes)
+        self.groups = _names("groups", groups)
+        self.scopes = _names("scopes", scopes)
         self.user_loader = user_loader
         self.token_cookie = token_cookie or verifier.settings.token_cookie
         self.websocket_query_param = websocket_query_param
@@ -230,23 +230,26 @@ class CognitoAuthMiddleware:
         return None
 
     def _websocket_token(self, scope: Scope) -> str | None:
+        found: list[str] = []
         if self.websocket_subprotocol_prefix is not None:
             prefix = self.websocket_subprotocol_prefix
             offered: list[str] = list(scope.get("subprotocols") or ())
-            tokens = [p[len(prefix) :] for p in offered if p.startswith(prefix)]
-            if len(tokens) > 1:
-                raise InvalidRequestError("more than one token subprotocol was offered")
-            if tokens:
+            found += [p[len(prefix) :] for p in offered if p.startswith(prefix)]
+            if found:
+                # The application must never see (or echo, or log) the token subprotocol.
                 scope["subprotocols"] = [p for p in offered if not p.startswith(prefix)]
-                return tokens[0]
+                scope["headers"] = [
+                    (name, _without_token_protocols(value, prefix))
+                    if name == b"sec-websocket-protocol"
+                    else (name, value)
+                    for name, value in scope["headers"]
+                ]
         if self.websocket_query_param is not None:
             query = scope.get("query_string", b"").decode("latin-1")
-            values = [v for k, v in parse_qsl(query) if k == self.websocket_query_param]
-            if len(values) > 1:
-                raise InvalidRequestError("the token query parameter was given more than once")
-            if values:
-                return str(values[0])
-        return None
+            found += [v for k, v in parse_qsl(query) if k == self.websocket_query_param]
+        if len(found) > 1:
+            raise InvalidRequestError("the handshake carries more than one token")
+        return found[0] if found else None
 
     def _warm_up_on_startup(self, receive: Receive) -> Receive:
         async def receive_and_warm_up() -> Message:
@@ -277,6 +280,11 @@ def _log_refusal(scope: Scope, exc: CognitoError, claims: Claims | None) -> None
         exc.code,
         subject,
     )
+
+
+def _without_token_protocols(value: bytes, prefix: str) -> bytes:
+    kept = [p for p in value.split(b",") if not p.strip().startswith(prefix.encode())]
+    return b",".join(kept)
 
 
 def _normalize_prefix(prefix: str) -> str:

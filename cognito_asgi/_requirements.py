@@ -16,6 +16,13 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
+def _names(what: str, names: Iterable[str]) -> tuple[str, ...]:
+    # A bare string is iterable too: groups="admins" would mean six one-letter groups.
+    if isinstance(names, str | bytes):
+        raise TypeError(f"{what} must be a list of names, not a single string")
+    return tuple(names)
+
+
 def check_user(
     user: object,
     *,
@@ -32,7 +39,8 @@ def check_user(
 
     if not isinstance(user, CognitoUser):
         raise MissingTokenError()
-    wanted_groups, wanted_scopes = frozenset(groups), frozenset(scopes)
+    wanted_groups = frozenset(_names("groups", groups))
+    wanted_scopes = frozenset(_names("scopes", scopes))
     if not wanted_groups and not wanted_scopes:
         return
     if match == "all":
@@ -77,7 +85,7 @@ def require(
     A caller without a valid token gets 401, one without the groups or scopes 403, both with the
     RFC 6750 header, on HTTP and WebSocket endpoints alike.
     """
-    groups, scopes = tuple(groups), tuple(scopes)
+    groups, scopes = _names("groups", groups), _names("scopes", scopes)
 
     def decorator(endpoint: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
         @functools.wraps(endpoint)

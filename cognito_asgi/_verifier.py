@@ -4,6 +4,7 @@ import inspect
 import math
 import time
 from collections import OrderedDict
+from hashlib import sha256
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.hashes import SHA256
 
 from ._encoding import b64url_decode_fast, strict_json_object
@@ -24,6 +26,7 @@ from ._errors import (
     UnsupportedHeaderError,
 )
 from ._jwks import MAX_KID_LENGTH, JWKSCache
+from ._requirements import _names
 from ._settings import CognitoSettings
 from ._stats import AuthStats
 
@@ -37,11 +40,12 @@ CustomCheck = Callable[[Claims], Awaitable[None] | None]
 MAX_TOKEN_LENGTH = 16 * 1024
 
 _PADDING = PKCS1v15()
-_SHA256 = SHA256()
+_PREHASHED_SHA256 = Prehashed(SHA256())
 _KNOWN_HEADERS = 64
 # Checked by type wherever they appear (client_id and aud above, where they matter).
 _STRING_CLAIMS = ("username", "cognito:username", "scope", "jti", "email", "origin_jti")
 _TOKEN_USES = {"access": frozenset({"access"}), "id": frozenset({"id"}), "any": None}
+_GROUPS_NOT_STRINGS = "the token's cognito:groups is not a string list"
 
 
 def _check_header(header_b64: str) -> str:
@@ -112,8 +116,8 @@ class TokenVerifier:
         self._client_ids = frozenset(settings.client_ids)
         self._token_uses = _TOKEN_USES[settings.token_use]
         self._leeway = settings.leeway_seconds
-        self._groups = frozenset(groups)
-        self._scopes = frozenset(scopes)
+        self._groups = frozenset(_names("groups", groups))
+        self._scopes = frozenset(_names("scopes", scopes))
         self._custom_check = custom_check
         self._clock = clock
         self._cache_size = settings.token_cache_size
@@ -144,9 +148,8 @@ class TokenVerifier:
         if len(parts) != 3:
             raise MalformedTokenError("the token is not a compact JWS (three base64url parts)")
         header_b64, payload_b64, signature_b64 = parts
-        kid = self._known_headers.get(header_b64)
-        if kid is None:
-            kid = _check_header(header_b64)
+        known_kid = self._known_headers.get(header_b64)
+        kid = known_kid or _check_header(header_b64)
         try:
             signature = b64url_decode_fast(signature_b64)
             payload_json = b64url_decode_fast(payload_b64)
@@ -159,12 +162,15 @@ class TokenVerifier:
         key = jwks.get_cached(kid) or await jwks.get_key(kid)
         if len(signature) != (key.key_size + 7) // 8:
             raise InvalidSignatureError(kid)
+        # RFC 7515 §5.2: the signature covers the ASCII of "header.payload". hashlib computes
+        # its SHA-256 for less than cryptography's per-call digest set-up; the padding check and
+        # the comparison stay OpenSSL's (a PKCS#1 v1.5 verify of a precomputed digest).
         signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
         try:
-            key.verify(signature, signing_input, _PADDING, _SHA256)
+            key.verify(signature, sha256(signing_input).digest(), _PADDING, _PREHASHED_SHA256)
         except InvalidSignature:
             raise InvalidSignatureError(kid) from None
-        if len(self._known_headers) < _KNOWN_HEADERS:
+        if known_kid is None and len(self._known_headers) < _KNOWN_HEADERS:
             # Only headers of tokens whose signature verified get here, so the memo cannot be
             # filled by an attacker; it saves decoding the same few headers on every request.
             self._known_headers[header_b64] = kid
@@ -185,22 +191,24 @@ class TokenVerifier:
         return claims
 
     def _check_claims(self, payload: dict[str, Any]) -> float:
+        # On the hot path: each test is one dict look-up and one type test. The `type(...) is
+        # int` before `_is_number` spares a call for the integer times Cognito issues.
         now = self._clock()
         leeway = self._leeway
-        exp: float = payload.get("exp")  # type: ignore[assignment]
-        if not _is_number(exp):
+        exp = payload.get("exp")
+        if type(exp) is not int and not _is_number(exp):
             raise ClaimError("exp", "the token has no numeric exp claim")
         if now >= exp + leeway:
             raise ExpiredTokenError()
         nbf = payload.get("nbf")
         if nbf is not None:
-            if not _is_number(nbf):
+            if type(nbf) is not int and not _is_number(nbf):
                 raise ClaimError("nbf", "the token's nbf claim is not a number")
             if now + leeway < nbf:
                 raise NotYetValidError("nbf")
         iat = payload.get("iat")
         if iat is not None:
-            if not _is_number(iat):
+            if type(iat) is not int and not _is_number(iat):
                 raise ClaimError("iat", "the token's iat claim is not a number")
             if iat > now + leeway:
                 raise NotYetValidError("iat")
@@ -223,14 +231,16 @@ class TokenVerifier:
         if type(payload.get("sub")) is not str:
             raise ClaimError("sub", "the token has no string sub claim")
         for name in _STRING_CLAIMS:
-            value = payload.get(name, "")
-            if type(value) is not str:
+            if type(payload.get(name, "")) is not str:
                 raise ClaimError(name, f"the token's {name} claim is not a string")
         groups = payload.get("cognito:groups")
-        if groups is not None and (
-            type(groups) is not list or any(type(g) is not str for g in groups)
-        ):
-            raise ClaimError("cognito:groups", "the token's cognito:groups is not a string list")
+        if groups is not None:
+            # A plain loop: a generator expression costs more than the few groups it tests.
+            if type(groups) is not list:
+                raise ClaimError("cognito:groups", _GROUPS_NOT_STRINGS)
+            for group in groups:
+                if type(group) is not str:
+                    raise ClaimError("cognito:groups", _GROUPS_NOT_STRINGS)
         return float(exp)
 
     async def _check_extra(self, claims: Claims) -> None:

@@ -266,3 +266,81 @@ def test_refusal_body_is_json_with_code_and_description() -> None:
     assert status == 401
     assert json.loads(body) == {"error": "expired", "error_description": "the token has expired"}
     assert dict(headers)[b"content-length"] == str(len(body)).encode()
+
+
+def test_a_bare_string_is_not_a_list_of_groups(issuer: LocalIssuer) -> None:
+    """groups="admins" would mean six one-letter groups, so it is refused at construction."""
+    from cognito_asgi import require
+
+    with pytest.raises(TypeError, match="groups must be a list"):
+        CognitoAuthMiddleware(whoami_app, settings=issuer.settings(), groups="admins")
+    with pytest.raises(TypeError, match="scopes must be a list"):
+        require(scopes="api/read")
+    with pytest.raises(TypeError):
+        TokenVerifier(issuer.settings(), groups="admins")
+
+
+async def handshake(
+    app: CognitoAuthMiddleware, headers: list[tuple[bytes, bytes]], query: bytes = b""
+) -> tuple[list[dict[str, Any]], list[Scope]]:
+    """Drive a WebSocket handshake by hand; return what was sent and what the app saw."""
+    sent: list[dict[str, Any]] = []
+    seen: list[Scope] = []
+    subprotocols = [
+        p.strip().decode()
+        for n, v in headers
+        if n == b"sec-websocket-protocol"
+        for p in v.split(b",")
+    ]
+    scope: Scope = {
+        "type": "websocket",
+        "path": "/ws",
+        "query_string": query,
+        "headers": headers,
+        "subprotocols": subprotocols,
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope)
+
+    app.app = inner
+    await app(scope, receive, send)
+    return sent, seen
+
+
+async def test_token_subprotocol_is_removed_from_scope_and_header(issuer: LocalIssuer) -> None:
+    """The app sees neither the token subprotocol nor the token in the raw header."""
+    token = issuer.access_token("ike")
+    app = CognitoAuthMiddleware(
+        whoami_app, settings=issuer.settings(), websocket_subprotocol_prefix="bearer."
+    )
+    header = f"chat.v1, bearer.{token}".encode()
+    sent, seen = await handshake(app, [(b"sec-websocket-protocol", header)])
+    assert sent == []
+    assert seen[0]["subprotocols"] == ["chat.v1"]
+    assert token.encode() not in b"".join(v for _, v in seen[0]["headers"])
+    assert seen[0]["user"].username == "ike"
+
+
+async def test_two_websocket_token_sources_are_refused(issuer: LocalIssuer) -> None:
+    """A token both as subprotocol and as query parameter is ambiguous: refused."""
+    token = issuer.access_token()
+    app = CognitoAuthMiddleware(
+        whoami_app,
+        settings=issuer.settings(),
+        websocket_subprotocol_prefix="bearer.",
+        websocket_query_param="access_token",
+    )
+    sent, seen = await handshake(
+        app,
+        [(b"sec-websocket-protocol", f"bearer.{token}".encode())],
+        f"access_token={token}".encode(),
+    )
+    assert seen == []
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "invalid_request"}]
