@@ -4,8 +4,8 @@ import inspect
 import math
 import time
 from collections import OrderedDict
-from hashlib import sha256
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from hashlib import sha256
 from types import MappingProxyType
 from typing import Any
 
@@ -42,8 +42,20 @@ MAX_TOKEN_LENGTH = 16 * 1024
 _PADDING = PKCS1v15()
 _PREHASHED_SHA256 = Prehashed(SHA256())
 _KNOWN_HEADERS = 64
-# Checked by type wherever they appear (client_id and aud above, where they matter).
-_STRING_CLAIMS = ("username", "cognito:username", "scope", "jti", "email", "origin_jti")
+# Checked by type wherever they appear; client_id and aud are also checked by value above, for
+# the token kind that carries them.
+_STRING_CLAIMS = (
+    "username",
+    "cognito:username",
+    "scope",
+    "jti",
+    "email",
+    "origin_jti",
+    "client_id",
+    "aud",
+)
+# For nbf and iat, which may be left out but never be null.
+_ABSENT: Any = object()
 _TOKEN_USES = {"access": frozenset({"access"}), "id": frozenset({"id"}), "any": None}
 _GROUPS_NOT_STRINGS = "the token's cognito:groups is not a string list"
 
@@ -140,14 +152,21 @@ class TokenVerifier:
                 if self._clock() < entry[1]:
                     self._cache.move_to_end(token)
                     self.stats.cache_hits += 1
+                    if self._custom_check is not None:
+                        # The custom check may depend on more than the claims (a deny list,
+                        # the time): it runs on every use, cached or not.
+                        await self._run_custom_check(entry[0])
                     return entry[0]
                 del self._cache[token]
             self.stats.cache_misses += 1
 
-        parts = token.split(".")
-        if len(parts) != 3:
+        # RFC 7515 §7.1: header.payload.signature. partition() finds each dot with memchr,
+        # where split() steps through every character, and rpartition() hands over the signing
+        # input "header.payload" (§5.2) without another copy.
+        signing_text, _, signature_b64 = token.rpartition(".")
+        header_b64, dot, payload_b64 = signing_text.partition(".")
+        if not dot or "." in payload_b64:
             raise MalformedTokenError("the token is not a compact JWS (three base64url parts)")
-        header_b64, payload_b64, signature_b64 = parts
         known_kid = self._known_headers.get(header_b64)
         kid = known_kid or _check_header(header_b64)
         try:
@@ -162,12 +181,12 @@ class TokenVerifier:
         key = jwks.get_cached(kid) or await jwks.get_key(kid)
         if len(signature) != (key.key_size + 7) // 8:
             raise InvalidSignatureError(kid)
-        # RFC 7515 §5.2: the signature covers the ASCII of "header.payload". hashlib computes
-        # its SHA-256 for less than cryptography's per-call digest set-up; the padding check and
-        # the comparison stay OpenSSL's (a PKCS#1 v1.5 verify of a precomputed digest).
-        signing_input = token[: len(header_b64) + 1 + len(payload_b64)].encode("ascii")
+        # hashlib computes the SHA-256 of the signing input for less than cryptography's
+        # per-call digest set-up; the padding check and the comparison stay OpenSSL's (a
+        # PKCS#1 v1.5 verify of a precomputed digest). The parts are ASCII by now.
+        digest = sha256(signing_text.encode("ascii")).digest()
         try:
-            key.verify(signature, sha256(signing_input).digest(), _PADDING, _PREHASHED_SHA256)
+            key.verify(signature, digest, _PADDING, _PREHASHED_SHA256)
         except InvalidSignature:
             raise InvalidSignatureError(kid) from None
         if known_kid is None and len(self._known_headers) < _KNOWN_HEADERS:
@@ -195,19 +214,20 @@ class TokenVerifier:
         # int` before `_is_number` spares a call for the integer times Cognito issues.
         now = self._clock()
         leeway = self._leeway
-        exp = payload.get("exp")
+        exp: float = payload.get("exp")  # type: ignore[assignment]
         if type(exp) is not int and not _is_number(exp):
             raise ClaimError("exp", "the token has no numeric exp claim")
-        if now >= exp + leeway:
+        # Written so that an integer exp too large for a float is compared, not converted.
+        if now - leeway >= exp:
             raise ExpiredTokenError()
-        nbf = payload.get("nbf")
-        if nbf is not None:
+        nbf = payload.get("nbf", _ABSENT)
+        if nbf is not _ABSENT:
             if type(nbf) is not int and not _is_number(nbf):
                 raise ClaimError("nbf", "the token's nbf claim is not a number")
             if now + leeway < nbf:
                 raise NotYetValidError("nbf")
-        iat = payload.get("iat")
-        if iat is not None:
+        iat = payload.get("iat", _ABSENT)
+        if iat is not _ABSENT:
             if type(iat) is not int and not _is_number(iat):
                 raise ClaimError("iat", "the token's iat claim is not a number")
             if iat > now + leeway:
@@ -241,7 +261,7 @@ class TokenVerifier:
             for group in groups:
                 if type(group) is not str:
                     raise ClaimError("cognito:groups", _GROUPS_NOT_STRINGS)
-        return float(exp)
+        return exp
 
     async def _check_extra(self, claims: Claims) -> None:
         if self._groups and self._groups.isdisjoint(claims.get("cognito:groups") or ()):
@@ -255,9 +275,13 @@ class TokenVerifier:
                 missing_scopes=tuple(sorted(self._scopes)),
             )
         if self._custom_check is not None:
-            outcome = self._custom_check(claims)
-            if inspect.isawaitable(outcome):
-                await outcome
+            await self._run_custom_check(claims)
+
+    async def _run_custom_check(self, claims: Claims) -> None:
+        assert self._custom_check is not None
+        outcome = self._custom_check(claims)
+        if inspect.isawaitable(outcome):
+            await outcome
 
     async def start(self) -> bool:
         """Fetch the key set ahead of the first request; True when keys are usable."""

@@ -331,3 +331,21 @@ async def test_cache_is_dropped_when_the_key_set_changes(issuer: LocalIssuer) ->
     jwks._install(__import__("cognito_asgi").parse_jwks(issuer.jwks_json().encode()))
     with pytest.raises(UnknownKeyError):
         await verifier.verify(token)
+
+
+async def test_custom_check_runs_on_cached_tokens_too(issuer: LocalIssuer) -> None:
+    """A custom check (say, a deny list) is consulted on every use, not only the first."""
+    denied: set[str] = set()
+
+    def not_denied(claims: Any) -> None:
+        if claims["jti"] in denied:
+            raise ClaimError("jti", "the token was revoked")
+
+    verifier = TokenVerifier(issuer.settings(), custom_check=not_denied)
+    token = issuer.access_token()
+    claims = await verifier.verify(token)
+    assert await verifier.verify(token) is claims
+    denied.add(claims["jti"])
+    with pytest.raises(ClaimError, match="revoked"):
+        await verifier.verify(token)
+    assert verifier.stats.cache_hits == 2
