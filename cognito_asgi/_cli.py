@@ -21,7 +21,11 @@ from ._verifier import TokenVerifier
 __all__ = ["main"]
 
 # Subcommands provided by other modules, imported when the command runs.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = (
+    "cognito_asgi._pool",
+    "cognito_asgi._demo",
+    "cognito_asgi.accounts._cli",
+)
 
 
 def _register_verify(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
