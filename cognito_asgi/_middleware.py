@@ -23,7 +23,7 @@ from ._errors import (
 from ._requirements import _names, check_user
 from ._settings import CognitoSettings
 from ._user import CognitoUser
-from ._verifier import Claims, TokenVerifier
+from ._verifier import TokenVerifier
 
 __all__ = [
     "CognitoAuthMiddleware",
@@ -154,6 +154,7 @@ class CognitoAuthMiddleware:
         self.public_paths = tuple(_normalize_prefix(p) for p in public_paths)
         self.groups = _names("groups", groups)
         self.scopes = _names("scopes", scopes)
+        self._requirements = bool(self.groups or self.scopes)
         self.user_loader = user_loader
         self.token_cookie = token_cookie or verifier.settings.token_cookie
         self.websocket_query_param = websocket_query_param
@@ -170,27 +171,29 @@ class CognitoAuthMiddleware:
             return
 
         public = self._is_public(scope["path"])
-        stats = self.verifier.stats
-        claims = None
+        user: CognitoUser | None = None
         try:
             token = self._token_of(scope)
-            if token is None:
+            if token is not None:
+                user = await self.verifier.authenticate(token)
+                if self._requirements:
+                    check_user(user, groups=self.groups, scopes=self.scopes)
+                if self.user_loader is not None:
+                    user = user.with_record(await self.user_loader(user))
+            elif not public:
                 raise MissingTokenError()
-            claims = await self.verifier.verify(token)
-            user = CognitoUser.from_claims(claims)
-            check_user(user, groups=self.groups, scopes=self.scopes)
-            if self.user_loader is not None:
-                user = user.with_record(await self.user_loader(user))
         except CognitoError as exc:
             if not public:
-                stats.refused[exc.code] += 1
-                _log_refusal(scope, exc, claims)
+                self.verifier.stats.refused[exc.code] += 1
+                _log_refusal(scope, exc, user)
                 await self.on_error(scope, exc)(scope, receive, send)
                 return
+            user = None
+        if user is None:
             scope["user"] = UnauthenticatedUser()
             scope["auth"] = AuthCredentials()
         else:
-            stats.accepted += 1
+            self.verifier.stats.accepted += 1
             scope["user"] = user
             scope["auth"] = AuthCredentials(["authenticated", *user.scopes])
         await self.app(scope, receive, send)
@@ -265,13 +268,13 @@ class CognitoAuthMiddleware:
         return receive_and_warm_up
 
 
-def _log_refusal(scope: Scope, exc: CognitoError, claims: Claims | None) -> None:
+def _log_refusal(scope: Scope, exc: CognitoError, user: CognitoUser | None) -> None:
     # One line per refusal: the reason code, the path and, only when the token verified (a
     # refusal for missing groups or scopes), its subject. Never the token or unverified claims.
     level = logging.WARNING if isinstance(exc, KeySetUnavailableError) else logging.INFO
     if not logger.isEnabledFor(level):
         return
-    subject = f" sub={claims['sub']}" if claims is not None else ""
+    subject = f" sub={user.sub}" if user is not None else ""
     logger.log(
         level,
         "refused %s %r: %s%s",

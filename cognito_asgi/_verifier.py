@@ -29,6 +29,7 @@ from ._jwks import MAX_KID_LENGTH, JWKSCache
 from ._requirements import _names
 from ._settings import CognitoSettings
 from ._stats import AuthStats
+from ._user import CognitoUser
 
 __all__ = ["Claims", "CustomCheck", "TokenVerifier"]
 
@@ -42,8 +43,8 @@ MAX_TOKEN_LENGTH = 16 * 1024
 _PADDING = PKCS1v15()
 _PREHASHED_SHA256 = Prehashed(SHA256())
 _KNOWN_HEADERS = 64
-# Checked by type wherever they appear; client_id and aud are also checked by value above, for
-# the token kind that carries them.
+# Checked by type wherever they appear. client_id and aud are also checked by value, each in
+# the token kind that carries it; aud is typed by RFC 7519 §4.1.3 even where Cognito omits it.
 _STRING_CLAIMS = (
     "username",
     "cognito:username",
@@ -54,7 +55,7 @@ _STRING_CLAIMS = (
     "client_id",
     "aud",
 )
-# For nbf and iat, which may be left out but never be null.
+# nbf and iat may be left out, but a null one is a wrong type (as aws-jwt-verify sees it).
 _ABSENT: Any = object()
 _TOKEN_USES = {"access": frozenset({"access"}), "id": frozenset({"id"}), "any": None}
 _GROUPS_NOT_STRINGS = "the token's cognito:groups is not a string list"
@@ -82,6 +83,17 @@ def _is_number(value: object) -> bool:
     # bool is an int subclass; JSON's true is not a time. 1e400 parses as inf.
     kind = type(value)
     return kind is int or (kind is float and math.isfinite(value))  # type: ignore[arg-type]
+
+
+class _Entry:
+    """A verified token in the cache: its claims, until when, and its user once built."""
+
+    __slots__ = ("claims", "exp", "user")
+
+    def __init__(self, claims: Claims, exp: float) -> None:
+        self.claims = claims
+        self.exp = exp
+        self.user: CognitoUser | None = None
 
 
 class TokenVerifier:
@@ -133,7 +145,7 @@ class TokenVerifier:
         self._custom_check = custom_check
         self._clock = clock
         self._cache_size = settings.token_cache_size
-        self._cache: OrderedDict[str, tuple[Claims, float]] = OrderedDict()
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
         self._cache_generation = jwks.generation
         self._known_headers: dict[str, str] = {}
         #: Counters for monitoring; see cognito_asgi.prometheus.
@@ -149,14 +161,14 @@ class TokenVerifier:
                 self._cache_generation = self.jwks.generation
             entry = self._cache.get(token)
             if entry is not None:
-                if self._clock() < entry[1]:
+                if self._clock() < entry.exp:
                     self._cache.move_to_end(token)
                     self.stats.cache_hits += 1
                     if self._custom_check is not None:
                         # The custom check may depend on more than the claims (a deny list,
                         # the time): it runs on every use, cached or not.
-                        await self._run_custom_check(entry[0])
-                    return entry[0]
+                        await self._run_custom_check(entry.claims)
+                    return entry.claims
                 del self._cache[token]
             self.stats.cache_misses += 1
 
@@ -204,10 +216,20 @@ class TokenVerifier:
         if self._groups or self._scopes or self._custom_check is not None:
             await self._check_extra(claims)
         if self._cache_size and exp > self._clock():
-            self._cache[token] = (claims, exp)
+            self._cache[token] = _Entry(claims, exp)
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return claims
+
+    async def authenticate(self, token: str) -> CognitoUser:
+        """Verify `token` and return its user; a cached token's user is built only once."""
+        claims = await self.verify(token)
+        entry = self._cache.get(token) if self._cache_size else None
+        if entry is None or entry.claims is not claims:
+            return CognitoUser.from_claims(claims)
+        if entry.user is None:
+            entry.user = CognitoUser.from_claims(claims)
+        return entry.user
 
     def _check_claims(self, payload: dict[str, Any]) -> float:
         # On the hot path: each test is one dict look-up and one type test. The `type(...) is

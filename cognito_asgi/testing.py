@@ -110,7 +110,10 @@ class LocalIssuer:
         protected: dict[str, Any] = {"kid": signing_key.kid, "alg": "RS256"}
         protected.update(header or {})
         protected = {k: v for k, v in protected.items() if v is not REMOVE}
-        payload = json.dumps({k: v for k, v in claims.items() if v is not REMOVE})
+        # Compact, as Cognito writes its tokens.
+        payload = json.dumps(
+            {k: v for k, v in claims.items() if v is not REMOVE}, separators=(",", ":")
+        )
         algorithms = [str(protected.get("alg", "RS256"))]
         return jws.serialize_compact(protected, payload, signing_key, algorithms=algorithms)
 
@@ -184,12 +187,13 @@ class JWKSServer:
     """A real HTTP server on 127.0.0.1 serving a key set, with faults on demand.
 
     Set `body`, `status`, `content_type` or `delay` at any time; `requests` counts the GETs.
+    `port` picks the port (default: a free one), so a stopped server can come back at its URL.
 
         with JWKSServer.running(issuer) as server:
             settings = issuer.settings(jwks_json=None, jwks_url=server.url)
     """
 
-    def __init__(self, issuer: LocalIssuer | None = None) -> None:
+    def __init__(self, issuer: LocalIssuer | None = None, *, port: int = 0) -> None:
         self.issuer = issuer
         self.body: bytes | None = None
         self.status = 200
@@ -218,9 +222,11 @@ class JWKSServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def current_body(self) -> bytes:
         if self.body is not None:
@@ -244,8 +250,8 @@ class JWKSServer:
 
     @classmethod
     @contextmanager
-    def running(cls, issuer: LocalIssuer | None = None) -> Iterator[JWKSServer]:
-        server = cls(issuer)
+    def running(cls, issuer: LocalIssuer | None = None, *, port: int = 0) -> Iterator[JWKSServer]:
+        server = cls(issuer, port=port)
         server.start()
         try:
             yield server
