@@ -14,6 +14,10 @@ Two things make the emulator behave like Cognito for a browser:
 - The page talks to Cognito from the browser. Rather than open the emulator to cross-origin
   calls, the demo forwards the user-facing Cognito operations from its own origin (`/cognito`),
   so the page's Content-Security-Policy can stay `connect-src 'self'`.
+
+With `COGNITO_DOMAIN` (and the other Hosted UI variables, see `HostedUISettings`) set and a
+pool configured, the demo also mounts `HostedUIApp` at `/auth`, and the page offers "Sign in
+with the Hosted UI".
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import threading
@@ -39,6 +44,9 @@ if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.routing import BaseRoute
     from starlette.types import ASGIApp
+
+    from ._verifier import TokenVerifier
+    from .hosted_ui import HostedUIApp, HostedUISettings
 
 __all__ = [
     "DEMO_POOL_NAME",
@@ -78,8 +86,13 @@ _FORWARDED_RESPONSE_HEADERS = ("content-type", "x-amzn-errortype", "x-amzn-reque
 # Cognito's regional endpoint, added to connect-src.
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'{extra}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "connect-src 'self'{extra}; form-action 'self'{form}; base-uri 'none'; frame-ancestors 'none'"
 )
+# The variables that ask for the Hosted UI; any of them set means the demo mounts it.
+_HOSTED_UI_VARIABLES = ("COGNITO_DOMAIN", "COGNITO_REDIRECT_URI", "COGNITO_SESSION_SECRET")
+_HOSTED_UI_PATH = "/auth"
+# A CSP host source (CSP3 §2.3.1): the Hosted UI's origin goes into the policy as it is.
+_CSP_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:[0-9]+)?")
 
 
 # --- The emulator ------------------------------------------------------------------------
@@ -225,9 +238,12 @@ def find_static_site(explicit: str | None = None) -> Path:
     )
 
 
-def page_config(settings: CognitoSettings, *, emulator: bool) -> dict[str, object]:
-    """What the page needs to sign in: pool, client, and how to reach Cognito."""
-    return {
+def page_config(
+    settings: CognitoSettings, *, emulator: bool, hosted_ui: HostedUISettings | None = None
+) -> dict[str, object]:
+    """What the page needs to sign in: pool, client, how to reach Cognito, and the Hosted UI
+    routes when they are mounted."""
+    config: dict[str, object] = {
         "userPoolId": settings.user_pool_id,
         "clientId": settings.client_ids[0],
         "region": settings.region,
@@ -238,6 +254,12 @@ def page_config(settings: CognitoSettings, *, emulator: bool) -> dict[str, objec
         "emulator": emulator,
         "revokeOnSignOut": not emulator,
     }
+    if hosted_ui is not None:
+        config["hostedUi"] = {
+            "login": hosted_ui.login_path,
+            "logout": f"{hosted_ui.auth_path}/logout",
+        }
+    return config
 
 
 def build_demo_app(
@@ -248,6 +270,7 @@ def build_demo_app(
     cognito_client: Any = None,
     emulator_endpoint: str | None = None,
     http_client: httpx.AsyncClient | None = None,
+    hosted_ui: HostedUISettings | None = None,
 ) -> Starlette:
     """The demo's ASGI application: the static page, its `/config.json`, `/accounts` and a
     protected `/api/hello`, behind `CognitoAuthMiddleware`.
@@ -258,6 +281,8 @@ def build_demo_app(
 
     With `emulator_endpoint`, `/cognito` forwards the browser's sign-in calls to the emulator.
     `store` and `cognito_client` go to `AccountsApp`; `http_client` is used for forwarding.
+    With `hosted_ui`, `HostedUIApp` is mounted at `/auth` (its redirect URI must end in
+    `/auth/callback`) and the API also reads, and renews, the session cookie it sets.
     """
     import httpx
     from starlette.applications import Starlette
@@ -280,7 +305,8 @@ def build_demo_app(
     users = SQLUserStore(settings.accounts_database_url) if store is None else store
     accounts = AccountsApp(settings, store=users, cognito_client=cognito_client)
     verifier = TokenVerifier(settings)
-    config = page_config(settings, emulator=emulator)
+    config = page_config(settings, emulator=emulator, hosted_ui=hosted_ui)
+    hosted = None if hosted_ui is None else _hosted_ui_app(settings, hosted_ui, verifier)
 
     async def hello(request: Request) -> Response:
         user = request.user
@@ -291,7 +317,7 @@ def build_demo_app(
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    api = CognitoAuthMiddleware(
+    api: ASGIApp = CognitoAuthMiddleware(
         Starlette(
             routes=[
                 Route("/api/hello", hello),
@@ -302,8 +328,13 @@ def build_demo_app(
         verifier=verifier,
         public_paths=["/accounts", "/health"],
         user_loader=record_loader(users),
+        token_cookie=None if hosted is None else hosted.token_cookie,
         fetch_keys_at_startup=False,  # done by the lifespan below
     )
+    if hosted is not None:
+        from .hosted_ui import SessionRenewalMiddleware
+
+        api = SessionRenewalMiddleware(api, hosted_ui=hosted)
 
     def static(name: str, media_type: str) -> Route:
         path = static_dir / name
@@ -389,11 +420,43 @@ def build_demo_app(
     ]
     if emulator:
         routes.append(Route("/cognito", cognito_proxy, methods=_ALL_METHODS))
+    if hosted is not None:
+        routes.append(Mount(_HOSTED_UI_PATH, app=hosted))
     routes.append(Mount("", app=api))
     extra = "" if emulator else f" https://cognito-idp.{settings.region}.amazonaws.com"
+    # Sign-out posts a form that is redirected to the Hosted UI's /logout; browsers apply
+    # form-action to that redirect as well.
+    form = "" if hosted is None else f" {hosted.hosted_ui.domain}"
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.add_middleware(_SecurityHeaders, csp=_CSP.format(extra=extra))
+    app.add_middleware(
+        _SecurityHeaders,
+        csp=_CSP.format(extra=extra, form=form),
+        # The sign-out form's POST must carry this page's Origin (its CSRF check): under
+        # no-referrer browsers send `Origin: null` (Fetch standard, "append a request Origin
+        # header"). same-origin still sends nothing to other sites.
+        referrer_policy="no-referrer" if hosted is None else "same-origin",
+    )
     return app
+
+
+def _hosted_ui_app(
+    settings: CognitoSettings, hosted_ui: HostedUISettings, verifier: TokenVerifier
+) -> HostedUIApp:
+    from .hosted_ui import HostedUIApp
+
+    if hosted_ui.auth_path != _HOSTED_UI_PATH:
+        raise ConfigurationError(
+            "COGNITO_REDIRECT_URI",
+            f"the demo serves the Hosted UI routes at {_HOSTED_UI_PATH}: use "
+            f"{hosted_ui.origin}{_HOSTED_UI_PATH}/callback",
+        )
+    if not _CSP_ORIGIN.fullmatch(hosted_ui.domain):
+        raise ConfigurationError(
+            "COGNITO_DOMAIN",
+            f"{hosted_ui.domain!r}: the demo needs a host name or IPv4 address, e.g. "
+            "https://example.auth.us-east-1.amazoncognito.com",
+        )
+    return HostedUIApp(settings=settings, hosted_ui=hosted_ui, verifier=verifier)
 
 
 def _aws_error(status: int, code: str, message: str) -> Response:
@@ -409,12 +472,12 @@ def _aws_error(status: int, code: str, message: str) -> Response:
 
 
 class _SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, csp: str) -> None:
+    def __init__(self, app: ASGIApp, *, csp: str, referrer_policy: str = "no-referrer") -> None:
         self.app = app
         self.headers = [
             (b"content-security-policy", csp.encode()),
             (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
+            (b"referrer-policy", referrer_policy.encode()),
         ]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -471,6 +534,25 @@ def _demo(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir)
     env = {name: value for name, value in os.environ.items() if name.startswith("COGNITO_")}
     embedded = not (env.get("COGNITO_USER_POOL_ID") or env.get("COGNITO_CLIENT_ID"))
+    hosted_ui = None
+    if any(env.get(name, "").strip() for name in _HOSTED_UI_VARIABLES):
+        from .hosted_ui import HostedUISettings
+
+        hosted_ui = HostedUISettings.from_env(env)
+        if embedded:
+            raise ConfigurationError(
+                "COGNITO_DOMAIN",
+                "the embedded emulator has no Hosted UI: also set COGNITO_USER_POOL_ID and "
+                "COGNITO_CLIENT_ID of the pool this domain belongs to",
+            )
+        try:
+            import authlib  # noqa: F401
+        except ImportError:
+            print(
+                "error: the Hosted UI needs authlib: pip install 'cognito-asgi[hosted-ui]'",
+                file=sys.stderr,
+            )
+            return 2
 
     with contextlib.ExitStack() as stack:
         cognito_client: Any = None
@@ -518,6 +600,7 @@ def _demo(args: argparse.Namespace) -> int:
             static_dir=static_dir,
             cognito_client=cognito_client,
             emulator_endpoint=settings.endpoint_url,
+            hosted_ui=hosted_ui,
         )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         stack.callback(sock.close)
@@ -528,7 +611,9 @@ def _demo(args: argparse.Namespace) -> int:
             print(f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}", file=sys.stderr)
             return 1
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        _print_banner(url, settings, env, embedded=embedded, static_dir=static_dir)
+        _print_banner(
+            url, settings, env, embedded=embedded, static_dir=static_dir, hosted_ui=hosted_ui
+        )
         config = uvicorn.Config(app, log_level="warning", lifespan="on", access_log=False)
         server = uvicorn.Server(config)
         with contextlib.suppress(KeyboardInterrupt):
@@ -544,6 +629,7 @@ def _print_banner(
     *,
     embedded: bool,
     static_dir: Path,
+    hosted_ui: HostedUISettings | None = None,
 ) -> None:
     if embedded:
         cognito = f"embedded emulator at {settings.endpoint_url} (pool {DEMO_POOL_NAME!r})"
@@ -555,6 +641,11 @@ def _print_banner(
         "cognito-asgi demo",
         f"  Cognito:  {cognito}",
         f"  page:     {static_dir}",
+        *(
+            [f"  Hosted UI: {hosted_ui.domain} (callback {hosted_ui.redirect_uri})"]
+            if hosted_ui is not None
+            else []
+        ),
         "  environment:",
         *(f"    {name}={value}" for name, value in _printable(env)),
         "",

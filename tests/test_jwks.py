@@ -28,7 +28,8 @@ def rsa_entry(issuer: LocalIssuer, **changes: object) -> dict[str, object]:
 def small_rsa_entry() -> dict[str, object]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    numbers = rsa.generate_private_key(65537, 1024).public_key().public_numbers()
+    # A key too small to trust, to check that it is refused.
+    numbers = rsa.generate_private_key(65537, 1024).public_key().public_numbers()  # noqa: S505
     n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
     return {"kty": "RSA", "kid": "small", "n": b64(n), "e": "AQAB"}
 

@@ -1,6 +1,9 @@
 // The demo page: sign up through our API, sign in directly with Cognito, then call the API with
 // the access token. The password goes to our API only in the sign-up POST; signing in talks to
 // Cognito alone (amazon-cognito-identity-js), and the API only ever sees the token.
+// When the server mounts the Hosted UI routes (config.hostedUi), the page also offers "Sign in
+// with the Hosted UI": the server then keeps the session in HttpOnly cookies this script never
+// sees, and the page asks the API whether it is signed in.
 'use strict';
 
 (function () {
@@ -18,8 +21,18 @@
     NetworkError: 'Cannot reach Cognito; check your connection and try again.',
   };
 
+  const SIGNED_IN_HOW = {
+    sdk: 'Your browser signed in with Cognito; the API checked your access token and returned ' +
+      'your record:',
+    hosted: 'You signed in through the Hosted UI; the API checked the access token of your ' +
+      'session cookie and returned your record:',
+  };
+
   let config = null;
   let pool = null;
+  // How the page is signed in: 'sdk' (tokens kept by the Cognito SDK in this browser) or
+  // 'hosted' (the server's Hosted UI session); null when signed out.
+  let signedInWith = null;
 
   function show(element, visible) {
     element.hidden = !visible;
@@ -43,16 +56,19 @@
   }
 
   function showSignedOut(message) {
+    signedInWith = null;
     show($('loading'), false);
     show($('signed-in'), false);
     show($('signed-out'), true);
     notice(message);
   }
 
-  function showRecord(record) {
+  function showRecord(record, how) {
+    signedInWith = how;
     show($('loading'), false);
     show($('signed-out'), false);
     notice('');
+    $('signed-in-how').textContent = SIGNED_IN_HOW[how];
     $('greeting-name').textContent = record.name;
     $('record-name').textContent = record.name;
     $('record-email').textContent = record.email;
@@ -137,7 +153,49 @@
       showSignedOut('Your session has expired. Please sign in again.');
       return;
     }
-    showRecord(record);
+    showRecord(record, 'sdk');
+  }
+
+  // --- The Hosted UI session ---------------------------------------------------------------
+
+  // The session's tokens are in HttpOnly cookies: only the API can tell whether there is one
+  // (and renews it when its access token has expired). 401: no session; 404: a session whose
+  // user has no record on this site.
+  async function loadHostedRecord() {
+    const response = await fetch('accounts/me', {
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: { Accept: 'application/json' },
+    });
+    if (response.status === 401) {
+      return { signedIn: false, record: null };
+    }
+    if (response.status === 404) {
+      return { signedIn: true, record: null };
+    }
+    if (!response.ok) {
+      throw new Error('The API answered ' + response.status + '.');
+    }
+    return { signedIn: true, record: await response.json() };
+  }
+
+  async function showHostedSession() {
+    const found = await loadHostedRecord();
+    if (!found.signedIn) {
+      showSignedOut('');
+      return;
+    }
+    if (found.record === null) {
+      showSignedOut(
+        'You signed in through the Hosted UI, but this site has no account for that user. ' +
+          'Sign out of the Hosted UI, then create an account here.',
+      );
+      show($('hosted-ui-signin'), false);
+      show($('hosted-ui-hint'), false);
+      show($('hosted-ui-signout'), true);
+      return;
+    }
+    showRecord(found.record, 'hosted');
   }
 
   function clearSignupErrors() {
@@ -254,6 +312,13 @@
   }
 
   async function submitSignOut() {
+    if (signedInWith === 'hosted') {
+      // A plain form POST: the server checks its Origin (CSRF), clears the cookies, revokes the
+      // refresh token and sends the browser through the Hosted UI's sign-out back to this page.
+      busy($('signout'), true, 'Signing out…');
+      $('hosted-ui-signout').submit();
+      return;
+    }
     const found = await currentSession();
     if (found) {
       await signOut(found.user);
@@ -286,11 +351,18 @@
     $('signup-form').addEventListener('submit', signUp);
     $('signin-form').addEventListener('submit', submitSignIn);
     $('signout').addEventListener('click', submitSignOut);
+    if (config.hostedUi) {
+      $('hosted-ui-signin').href = config.hostedUi.login;
+      $('hosted-ui-signout').action = config.hostedUi.logout;
+      show($('hosted-ui'), true);
+    }
 
     try {
       const found = await currentSession();
       if (found) {
         await showSession(found);
+      } else if (config.hostedUi) {
+        await showHostedSession();
       } else {
         showSignedOut('');
       }

@@ -1,4 +1,5 @@
-"""The demo's sign-in page in headless Chromium, against the demo server and its emulator."""
+"""The demo's sign-in page in headless Chromium, against the demo server and its emulator, and
+with the Hosted UI against the test OAuth provider."""
 
 from __future__ import annotations
 
@@ -7,14 +8,23 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
+from cognito_asgi._demo import build_demo_app
+from cognito_asgi.accounts import SQLUserStore, UserRecord
+from cognito_asgi.hosted_ui import HostedUISettings
+from cognito_asgi.testing import LocalIssuer
 from tests.conftest import IN_CI, require_program
 from tests.examples.demo_process import REPO, DemoProcess, run_demo
+from tests.hosted_ui.provider import Provider, bound_socket, serve, url_of
 
 pytestmark = pytest.mark.browser
 
@@ -65,8 +75,8 @@ def browser(chromium: str) -> Iterator[Any]:
             launched.close()
 
 
-@pytest.fixture
-def page(browser: Any, demo: DemoProcess) -> Iterator[Any]:
+@contextmanager
+def fresh_page(browser: Any) -> Iterator[Any]:
     """A page in a fresh browser context (empty storage), with console errors collected."""
     context = browser.new_context(viewport={"width": 1100, "height": 760})
     context.set_default_timeout(STEP_TIMEOUT_MS)
@@ -82,6 +92,12 @@ def page(browser: Any, demo: DemoProcess) -> Iterator[Any]:
         yield opened
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(browser: Any, demo: DemoProcess) -> Iterator[Any]:
+    with fresh_page(browser) as opened:
+        yield opened
 
 
 def unique_email(label: str) -> str:
@@ -125,6 +141,7 @@ def test_sign_up_sign_in_reload_and_sign_out(page: Any, demo: DemoProcess, tmp_p
     page.goto(demo.url)
     page.wait_for_selector("#signup-form", state="visible")
     assert page.title() == "cognito-asgi demo"
+    assert page.is_hidden("#hosted-ui-signin")  # no Hosted UI configured
 
     page.fill("#signup-name", "Ada Lovelace")
     page.fill("#signup-email", email)
@@ -266,3 +283,114 @@ def test_a_dead_session_shows_the_sign_in_form(page: Any, demo: DemoProcess, dam
         assert "expired" in (page.text_content("#notice") or "")
     stored = page.evaluate("Object.keys(window.localStorage)")
     assert not [key for key in stored if key.endswith("accessToken")]
+
+
+HOSTED_PASSWORD = "Correct-Horse-9"
+
+
+async def add_record(database_url: str, record: UserRecord) -> None:
+    store = SQLUserStore(database_url)
+    try:
+        await store.insert_pending(record)
+        assert await store.activate(record.id)
+    finally:
+        await store.aclose()
+
+
+def sign_in_at_provider(page: Any, provider_url: str, username: str) -> None:
+    page.wait_for_url(f"{provider_url}/oauth2/authorize?**")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(HOSTED_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_sign_in_and_out_through_the_hosted_ui(
+    browser: Any, issuer: LocalIssuer, tmp_path: Path
+) -> None:
+    """With Hosted UI settings the demo page offers "Sign in with the Hosted UI": after the
+    provider's form the page shows the user's record, read from /accounts/me with the HttpOnly
+    session cookie, and "Sign out" revokes the session and returns to the signed-out page; a
+    user without a record is told so and can still sign out."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'users.sqlite3'}"
+    created = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    # The provider's user "alice" is the Cognito username, hence the record id; "bob" has none.
+    alice = UserRecord(
+        id="alice", name="Alice Liddell", email="alice@example.com", created_at=created
+    )
+    # Playwright's sync API runs an event loop in this thread: seed from another one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(anyio.run, add_record, database, alice).result()
+
+    site_socket, provider_socket = bound_socket(), bound_socket()
+    origin = url_of(site_socket)
+    provider = Provider(
+        issuer,
+        redirect_uris=[f"{origin}/auth/callback"],
+        logout_uris=[f"{origin}/"],
+        interactive=True,
+        users={"alice": HOSTED_PASSWORD, "bob": HOSTED_PASSWORD},
+    )
+    with serve(provider.app, provider_socket) as provider_url:
+        provider.url = provider_url
+        app = build_demo_app(
+            issuer.settings(accounts_database_url=database),
+            static_dir=REPO / "examples" / "static_site",
+            hosted_ui=HostedUISettings(
+                domain=provider_url,
+                redirect_uri=f"{origin}/auth/callback",
+                session_secret="a-demo-session-secret-of-at-least-32-characters",
+            ),
+        )
+        with serve(app, site_socket, lifespan="on"), fresh_page(browser) as page:
+            page.goto(origin)
+            page.wait_for_selector("#signin-form", state="visible")
+            button = page.locator("#hosted-ui-signin")
+            assert button.is_visible()
+            assert button.text_content() == "Sign in with the Hosted UI"
+            assert button.get_attribute("href") == "/auth/login"
+            served = page.request.get(f"{origin}/")
+            policy = served.headers["content-security-policy"]
+            assert "script-src 'self';" in policy
+            assert f"form-action 'self' {provider_url};" in policy
+            config = page.request.get(f"{origin}/config.json").json()
+            assert config["hostedUi"] == {"login": "/auth/login", "logout": "/auth/logout"}
+            page.screenshot(path=str(tmp_path / "hosted-ui-signed-out.png"), full_page=True)
+
+            button.click()
+            sign_in_at_provider(page, provider_url, "alice")
+            page.wait_for_url(f"{origin}/")
+            page.wait_for_selector("#signed-in", state="visible")
+            assert page.text_content("#record-id") == "alice"
+            assert page.text_content("#record-name") == "Alice Liddell"
+            assert page.text_content("#record-email") == "alice@example.com"
+            assert "Hosted UI" in (page.text_content("#signed-in-how") or "")
+            cookies = {c["name"]: c for c in page.context.cookies(origin)}
+            assert cookies["cognito_access"]["httpOnly"] is True
+            assert cookies["cognito_refresh"]["httpOnly"] is True
+            assert page.evaluate("document.cookie") == ""
+            page.screenshot(path=str(tmp_path / "hosted-ui-signed-in.png"), full_page=True)
+
+            with page.expect_navigation(url=f"{origin}/"):
+                page.click("#signout")
+            page.wait_for_selector("#signin-form", state="visible")
+            assert page.is_hidden("#signed-in")
+            assert page.is_visible("#hosted-ui-signin")
+            assert len(provider.revoked) == 1
+            assert len(provider.logouts) == 1
+            assert page.request.get(f"{origin}/accounts/me").status == 401
+
+            page.click("#hosted-ui-signin")
+            sign_in_at_provider(page, provider_url, "bob")
+            page.wait_for_url(f"{origin}/")
+            page.wait_for_selector("#hosted-ui-signout", state="visible")
+            assert "no account" in (page.text_content("#notice") or "")
+            assert page.is_hidden("#hosted-ui-signin")
+            assert page.is_hidden("#hosted-ui-hint")
+            assert page.is_hidden("#signed-in")
+            page.screenshot(path=str(tmp_path / "hosted-ui-no-record.png"), full_page=True)
+            with page.expect_navigation(url=f"{origin}/"):
+                page.get_by_role("button", name="Sign out of the Hosted UI").click()
+            page.wait_for_selector("#hosted-ui-signin", state="visible")
+            assert len(provider.revoked) == 2
+            # The only console errors are the browser's notes of the expected 401 and 404.
+            assert [e for e in page.errors if "status of 40" not in e] == []

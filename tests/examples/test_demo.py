@@ -369,6 +369,37 @@ def test_against_aws_the_page_uses_srp_and_cognitos_own_endpoint(
         assert hello.json() == {"message": "Hello, alice!"}
 
 
+def test_hosted_ui_settings_mount_the_sign_in_routes(issuer: LocalIssuer, tmp_path: Path) -> None:
+    """With COGNITO_DOMAIN, COGNITO_REDIRECT_URI and COGNITO_SESSION_SECRET set, the demo mounts
+    the Hosted UI at /auth, tells the page in /config.json, allows the sign-out redirect in
+    form-action, and never prints the session secret."""
+    secret = "a-session-secret-that-must-stay-out-of-the-output"
+    extra = {
+        "COGNITO_USER_POOL_ID": issuer.user_pool_id,
+        "COGNITO_CLIENT_ID": issuer.client_id,
+        "COGNITO_JWKS_JSON": issuer.jwks_json(),
+        "COGNITO_DOMAIN": "https://demo.auth.us-east-1.amazoncognito.com",
+        "COGNITO_REDIRECT_URI": "http://127.0.0.1:8000/auth/callback",
+        "COGNITO_SESSION_SECRET": secret,
+    }
+    with run_demo(tmp_path, extra_env=extra) as demo:
+        assert "Hosted UI: https://demo.auth.us-east-1.amazoncognito.com" in demo.output
+        assert secret not in demo.output
+        config = httpx.get(demo.url + "/config.json").json()
+        assert config["hostedUi"] == {"login": "/auth/login", "logout": "/auth/logout"}
+        page = httpx.get(demo.url + "/")
+        assert (
+            "form-action 'self' https://demo.auth.us-east-1.amazoncognito.com;"
+            in (page.headers["content-security-policy"])
+        )
+        assert page.headers["referrer-policy"] == "same-origin"
+        login = httpx.get(demo.url + "/auth/login")
+        assert login.status_code == 302
+        assert login.headers["location"].startswith(
+            "https://demo.auth.us-east-1.amazoncognito.com/oauth2/authorize?"
+        )
+
+
 def test_the_banner_hides_the_database_password(issuer: LocalIssuer, tmp_path: Path) -> None:
     """A database URL with a password is printed with the password masked."""
     extra = {
@@ -398,6 +429,43 @@ def test_the_banner_hides_the_database_password(issuer: LocalIssuer, tmp_path: P
             [],
             "COGNITO_CLIENT_SECRET",
             id="client-with-secret",
+        ),
+        pytest.param(
+            {"COGNITO_DOMAIN": "https://demo.auth.us-east-1.amazoncognito.com"},
+            [],
+            "COGNITO_REDIRECT_URI: is required",
+            id="hosted-ui-without-redirect-uri",
+        ),
+        pytest.param(
+            {
+                "COGNITO_DOMAIN": "https://demo.auth.us-east-1.amazoncognito.com",
+                "COGNITO_REDIRECT_URI": "http://127.0.0.1:8000/auth/callback",
+                "COGNITO_SESSION_SECRET": "s3cr3t-value",
+            },
+            [],
+            "COGNITO_SESSION_SECRET: must be at least 32 characters",
+            id="hosted-ui-short-session-secret",
+        ),
+        pytest.param(
+            {
+                "COGNITO_DOMAIN": "https://demo.auth.us-east-1.amazoncognito.com",
+                "COGNITO_REDIRECT_URI": "http://127.0.0.1:8000/sso/callback",
+                "COGNITO_SESSION_SECRET": "s3cr3t-value" * 3,
+            },
+            [],
+            "COGNITO_REDIRECT_URI: the demo serves the Hosted UI routes at /auth",
+            id="hosted-ui-not-at-auth",
+        ),
+        pytest.param(
+            {
+                "COGNITO_USER_POOL_ID": "",
+                "COGNITO_DOMAIN": "https://demo.auth.us-east-1.amazoncognito.com",
+                "COGNITO_REDIRECT_URI": "http://127.0.0.1:8000/auth/callback",
+                "COGNITO_SESSION_SECRET": "s3cr3t-value" * 3,
+            },
+            [],
+            "COGNITO_DOMAIN: the embedded emulator has no Hosted UI",
+            id="hosted-ui-with-the-embedded-emulator",
         ),
         pytest.param({}, ["--static-dir", "{tmp}"], "--static-dir", id="no-static-site"),
         pytest.param({}, ["--port", "70000"], "--port", id="bad-port"),

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 import uvicorn
@@ -417,10 +417,12 @@ def url_of(sock: socket.socket) -> str:
 
 
 @contextmanager
-def serve(app: ASGIApp, sock: socket.socket) -> Iterator[str]:
+def serve(
+    app: ASGIApp, sock: socket.socket, *, lifespan: Literal["on", "off"] = "off"
+) -> Iterator[str]:
     """Serve `app` with uvicorn on `sock` in a thread; yield its base URL."""
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", ws="none", http="h11", access_log=False
+        app, log_level="warning", lifespan=lifespan, ws="none", http="h11", access_log=False
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
