@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from ._errors import ConfigurationError
 
-__all__ = ["CognitoSettings", "TokenUse"]
+__all__ = ["CognitoSettings", "TokenUse", "read_env"]
 
 TokenUse = Literal["access", "id", "any"]
 PasswordFlow = Literal["challenge", "set_password"]
@@ -188,51 +188,37 @@ class CognitoSettings:
         A missing or malformed value raises `ConfigurationError` naming the variable.
         """
         env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            if value is None or not value.strip():
-                return None
-            return value.strip()
-
-        def required(name: str) -> str:
-            value = get(name)
-            if value is None:
-                raise ConfigurationError(name, "is required but not set")
-            return value
-
-        kwargs: dict[str, object] = {
-            "user_pool_id": required("COGNITO_USER_POOL_ID"),
-            "client_ids": _split("COGNITO_CLIENT_ID", required("COGNITO_CLIENT_ID")),
-        }
-        simple: dict[str, tuple[str, Callable[[str, str], object]]] = {
-            "region": ("COGNITO_REGION", _text),
-            "token_use": ("COGNITO_TOKEN_USE", _lower),
-            "endpoint_url": ("COGNITO_ENDPOINT_URL", _text),
-            "jwks_url": ("COGNITO_JWKS_URL", _text),
-            "issuers": ("COGNITO_ISSUER", _split),
-            "issuer_regions": ("COGNITO_ISSUER_REGIONS", _split),
-            "client_secret": ("COGNITO_CLIENT_SECRET", _text),
-            "leeway_seconds": ("COGNITO_LEEWAY_SECONDS", _float),
-            "jwks_json": ("COGNITO_JWKS_JSON", _text),
-            "jwks_allow_http": ("COGNITO_JWKS_ALLOW_HTTP", _bool),
-            "jwks_cooldown_seconds": ("COGNITO_JWKS_COOLDOWN_SECONDS", _float),
-            "jwks_max_age_seconds": ("COGNITO_JWKS_MAX_AGE_SECONDS", _float),
-            "jwks_max_stale_seconds": ("COGNITO_JWKS_MAX_STALE_SECONDS", _float),
-            "jwks_timeout_seconds": ("COGNITO_JWKS_TIMEOUT_SECONDS", _float),
-            "token_cache_size": ("COGNITO_TOKEN_CACHE_SIZE", _int),
-            "token_cookie": ("COGNITO_TOKEN_COOKIE", _text),
-            "accounts_database_url": ("COGNITO_ACCOUNTS_DATABASE_URL", _text),
-            "accounts_password_flow": ("COGNITO_ACCOUNTS_PASSWORD_FLOW", _lower),
-            "accounts_return_tokens": ("COGNITO_ACCOUNTS_RETURN_TOKENS", _bool),
-            "accounts_rate_limit": ("COGNITO_ACCOUNTS_RATE_LIMIT", _text),
-            "accounts_rate_limit_storage": ("COGNITO_ACCOUNTS_RATE_LIMIT_STORAGE", _text),
-        }
-        for attr, (name, convert) in simple.items():
-            value = get(name)
-            if value is not None:
-                kwargs[attr] = convert(name, value)
-        jwks_file = get("COGNITO_JWKS_FILE")
+        kwargs = read_env(
+            env,
+            required={
+                "user_pool_id": ("COGNITO_USER_POOL_ID", _text),
+                "client_ids": ("COGNITO_CLIENT_ID", _split),
+            },
+            optional={
+                "region": ("COGNITO_REGION", _text),
+                "token_use": ("COGNITO_TOKEN_USE", _lower),
+                "endpoint_url": ("COGNITO_ENDPOINT_URL", _text),
+                "jwks_url": ("COGNITO_JWKS_URL", _text),
+                "issuers": ("COGNITO_ISSUER", _split),
+                "issuer_regions": ("COGNITO_ISSUER_REGIONS", _split),
+                "client_secret": ("COGNITO_CLIENT_SECRET", _text),
+                "leeway_seconds": ("COGNITO_LEEWAY_SECONDS", _float),
+                "jwks_json": ("COGNITO_JWKS_JSON", _text),
+                "jwks_allow_http": ("COGNITO_JWKS_ALLOW_HTTP", _bool),
+                "jwks_cooldown_seconds": ("COGNITO_JWKS_COOLDOWN_SECONDS", _float),
+                "jwks_max_age_seconds": ("COGNITO_JWKS_MAX_AGE_SECONDS", _float),
+                "jwks_max_stale_seconds": ("COGNITO_JWKS_MAX_STALE_SECONDS", _float),
+                "jwks_timeout_seconds": ("COGNITO_JWKS_TIMEOUT_SECONDS", _float),
+                "token_cache_size": ("COGNITO_TOKEN_CACHE_SIZE", _int),
+                "token_cookie": ("COGNITO_TOKEN_COOKIE", _text),
+                "accounts_database_url": ("COGNITO_ACCOUNTS_DATABASE_URL", _text),
+                "accounts_password_flow": ("COGNITO_ACCOUNTS_PASSWORD_FLOW", _lower),
+                "accounts_return_tokens": ("COGNITO_ACCOUNTS_RETURN_TOKENS", _bool),
+                "accounts_rate_limit": ("COGNITO_ACCOUNTS_RATE_LIMIT", _text),
+                "accounts_rate_limit_storage": ("COGNITO_ACCOUNTS_RATE_LIMIT_STORAGE", _text),
+            },
+        )
+        jwks_file = _get(env, "COGNITO_JWKS_FILE")
         if jwks_file is not None:
             if "jwks_json" in kwargs:
                 raise ConfigurationError(
@@ -261,6 +247,40 @@ class CognitoSettings:
         }
         current.update(changes)
         return CognitoSettings(**current)
+
+
+Converter = Callable[[str, str], object]
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    # A blank value counts as unset, as it does in most .env files.
+    value = env.get(name)
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def read_env(
+    env: Mapping[str, str],
+    *,
+    required: Mapping[str, tuple[str, Converter]],
+    optional: Mapping[str, tuple[str, Converter]],
+) -> dict[str, object]:
+    """Constructor arguments from environment variables: {attribute: (VARIABLE, converter)}.
+
+    A missing required variable raises ConfigurationError naming it; converters raise it too.
+    """
+    values: dict[str, object] = {}
+    for attr, (name, convert) in required.items():
+        value = _get(env, name)
+        if value is None:
+            raise ConfigurationError(name, "is required but not set")
+        values[attr] = convert(name, value)
+    for attr, (name, convert) in optional.items():
+        value = _get(env, name)
+        if value is not None:
+            values[attr] = convert(name, value)
+    return values
 
 
 def _positive(

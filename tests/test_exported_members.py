@@ -13,6 +13,7 @@ INTERNAL = {
     "b64url_decode_fast",
     "strict_json",
     "strict_json_object",
+    "read_env",
     "refusal_parts",
 }
 COMMAND_MODULES = {"_cli", "_demo", "_pool"}

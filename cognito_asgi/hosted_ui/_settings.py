@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from cognito_asgi._errors import ConfigurationError
-from cognito_asgi._settings import _float, _is_loopback
+from cognito_asgi._settings import _float, _is_loopback, read_env
 
 __all__ = ["HostedUISettings"]
 
@@ -165,38 +165,24 @@ class HostedUISettings:
         A missing or malformed value raises `ConfigurationError` naming the variable.
         """
         env = os.environ if environ is None else environ
-
-        def get(name: str) -> str | None:
-            value = env.get(name)
-            if value is None or not value.strip():
-                return None
-            return value.strip()
-
-        def required(name: str) -> str:
-            value = get(name)
-            if value is None:
-                raise ConfigurationError(name, "is required but not set")
-            return value
-
-        kwargs: dict[str, object] = {
-            "domain": required("COGNITO_DOMAIN"),
-            "redirect_uri": required("COGNITO_REDIRECT_URI"),
-            "session_secret": required("COGNITO_SESSION_SECRET"),
-        }
-        simple: dict[str, tuple[str, Callable[[str, str], object]]] = {
-            "logout_uri": ("COGNITO_LOGOUT_URI", _text),
-            "scopes": ("COGNITO_SCOPES", _scopes),
-            "client_id": ("COGNITO_HOSTED_UI_CLIENT_ID", _text),
-            "access_cookie": ("COGNITO_TOKEN_COOKIE", _text),
-            "refresh_cookie": ("COGNITO_SESSION_REFRESH_COOKIE", _text),
-            "cookie_path": ("COGNITO_SESSION_COOKIE_PATH", _text),
-            "session_max_age_seconds": ("COGNITO_SESSION_MAX_AGE_SECONDS", _float),
-            "login_timeout_seconds": ("COGNITO_LOGIN_TIMEOUT_SECONDS", _float),
-        }
-        for attr, (name, convert) in simple.items():
-            value = get(name)
-            if value is not None:
-                kwargs[attr] = convert(name, value)
+        kwargs = read_env(
+            env,
+            required={
+                "domain": ("COGNITO_DOMAIN", _text),
+                "redirect_uri": ("COGNITO_REDIRECT_URI", _text),
+                "session_secret": ("COGNITO_SESSION_SECRET", _text),
+            },
+            optional={
+                "logout_uri": ("COGNITO_LOGOUT_URI", _text),
+                "scopes": ("COGNITO_SCOPES", _scopes),
+                "client_id": ("COGNITO_HOSTED_UI_CLIENT_ID", _text),
+                "access_cookie": ("COGNITO_TOKEN_COOKIE", _text),
+                "refresh_cookie": ("COGNITO_SESSION_REFRESH_COOKIE", _text),
+                "cookie_path": ("COGNITO_SESSION_COOKIE_PATH", _text),
+                "session_max_age_seconds": ("COGNITO_SESSION_MAX_AGE_SECONDS", _float),
+                "login_timeout_seconds": ("COGNITO_LOGIN_TIMEOUT_SECONDS", _float),
+            },
+        )
         return cls(**kwargs)  # type: ignore[arg-type]
 
     @property
