@@ -183,6 +183,11 @@ class JWKSCache:
             await self._refresh(reason="unknown kid", force_after=self._backoff())
         now = self._clock()
         if not self._usable(now):
+            if self._keys:
+                # Past max_stale the keys are dropped, and with them (through `generation`)
+                # the tokens verifiers cached under them: failing closed covers those too.
+                self._keys = {}
+                self.generation += 1
             raise KeySetUnavailableError(
                 f"the pool's key set is unavailable: {self._last_error}",
                 retry_after=max(1, math.ceil(self._backoff())),

@@ -224,12 +224,16 @@ class TokenVerifier:
     async def authenticate(self, token: str) -> CognitoUser:
         """Verify `token` and return its user; a cached token's user is built only once."""
         claims = await self.verify(token)
-        entry = self._cache.get(token) if self._cache_size else None
+        if not self._cache_size:
+            return CognitoUser.from_claims(claims)
+        # verify() just served or stored this token's entry, unless it expired meanwhile.
+        entry = self._cache.get(token)
         if entry is None or entry.claims is not claims:
             return CognitoUser.from_claims(claims)
-        if entry.user is None:
-            entry.user = CognitoUser.from_claims(claims)
-        return entry.user
+        user = entry.user
+        if user is None:
+            user = entry.user = CognitoUser.from_claims(claims)
+        return user
 
     def _check_claims(self, payload: dict[str, Any]) -> float:
         # On the hot path: each test is one dict look-up and one type test. The `type(...) is

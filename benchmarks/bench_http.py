@@ -1,0 +1,441 @@
+"""HTTP throughput of CognitoAuthMiddleware against bare apps and fastapi-cloudauth, side by side.
+
+Each app is served by uvicorn (one worker, 127.0.0.1) in its own process and loaded by Debian's
+`wrk` for a bounded time; a Lua script rotates the Authorization header through a file of tokens
+minted here by a LocalIssuer (keys preloaded, no network). Variants:
+
+* bare Starlette, and Starlette behind CognitoAuthMiddleware with many distinct tokens (more than
+  the verified-token cache holds, so no request is a cache hit) and with 200 users each reusing
+  their token;
+* bare FastAPI, FastAPI with fastapi-cloudauth's Cognito verifier (`pip install
+  fastapi-cloudauth==0.4.3`; skipped when missing), and FastAPI behind CognitoAuthMiddleware.
+
+Every app answers the same request (GET / with a bearer token) with a short plain-text body.
+All servers are started first; then rounds of wrk runs interleave the variants, and each
+variant's best round counts (on a shared machine, the other rounds are the disturbed ones).
+Prints req/s, the ratio to the matching bare app, and the targets. Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_http.py            # about 2 minutes
+    .venv/bin/python benchmarks/bench_http.py --rounds 5 --duration 5 --only starlette
+
+Needs `wrk` (apt-get install wrk); without it the script says so and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+
+from cognito_asgi import CognitoAuthMiddleware
+from cognito_asgi.testing import LocalIssuer
+
+REUSE_USERS = 200
+LUA = """
+local tokens = {}
+local index = 0
+function init(args)
+  for line in io.lines(args[1]) do
+    tokens[#tokens + 1] = "Bearer " .. line
+  end
+  index = tonumber(args[2]) or 0
+end
+function request()
+  index = index % #tokens + 1
+  return wrk.format("GET", "/", {["Authorization"] = tokens[index]})
+end
+"""
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    app: str  # what --serve builds
+    tokens: str  # "distinct" or "reuse"
+    bare: str  # the variant it is compared with
+
+
+VARIANTS = [
+    Variant("starlette", "starlette", "reuse", "starlette"),
+    Variant(
+        "starlette + cognito-asgi, no cache hits", "starlette-cognito", "distinct", "starlette"
+    ),
+    Variant("starlette + cognito-asgi, 200 users reuse", "starlette-cognito", "reuse", "starlette"),
+    Variant("fastapi", "fastapi", "reuse", "fastapi"),
+    Variant("fastapi + fastapi-cloudauth", "fastapi-cloudauth", "reuse", "fastapi"),
+    Variant("fastapi + cognito-asgi, no cache hits", "fastapi-cognito", "distinct", "fastapi"),
+    Variant("fastapi + cognito-asgi, 200 users reuse", "fastapi-cognito", "reuse", "fastapi"),
+]
+
+
+# --- the served apps ------------------------------------------------------------------------
+
+
+def build_app(kind: str) -> Any:
+    """The ASGI app for one variant, configured from COGNITO_* variables."""
+    protected: list[CognitoAuthMiddleware] = []
+
+    async def stats(request: Request) -> JSONResponse:
+        if not protected:
+            return JSONResponse({})
+        counts = protected[0].verifier.stats
+        return JSONResponse({"hits": counts.cache_hits, "misses": counts.cache_misses})
+
+    def protect(app: Any) -> CognitoAuthMiddleware:
+        protected.append(CognitoAuthMiddleware(app, public_paths=["/health", "/stats"]))
+        return protected[0]
+
+    if kind.startswith("starlette"):
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+
+        async def bare(request: Request) -> PlainTextResponse:
+            return PlainTextResponse("hello")
+
+        async def who(request: Request) -> PlainTextResponse:
+            return PlainTextResponse(request.user.display_name)
+
+        routes = [
+            Route("/", who if kind == "starlette-cognito" else bare),
+            Route("/health", bare),
+            Route("/stats", stats),
+        ]
+        app = Starlette(routes=routes)
+        return protect(app) if kind == "starlette-cognito" else app
+
+    from fastapi import Depends, FastAPI
+
+    api = FastAPI()
+    api.add_api_route("/health", lambda: PlainTextResponse("ok"))
+    api.add_api_route("/stats", stats)
+    if kind == "fastapi":
+
+        async def hello() -> PlainTextResponse:
+            return PlainTextResponse("hello")
+
+        api.add_api_route("/", hello)
+        return api
+    if kind == "fastapi-cognito":
+
+        async def me(request: Request) -> PlainTextResponse:
+            return PlainTextResponse(request.user.display_name)
+
+        api.add_api_route("/", me)
+        return protect(api)
+    auth = cloudauth_verifier()
+
+    async def claims(claims: Any = Depends(auth)) -> PlainTextResponse:  # noqa: B008
+        return PlainTextResponse(claims["username"])
+
+    api.add_api_route("/", claims)
+    return api
+
+
+def cloudauth_verifier() -> Any:
+    """fastapi-cloudauth's Cognito access-token verifier, as `Cognito(...)` builds it, with the
+    key set given directly (its `fixed_keys`) instead of fetched from AWS."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # it imports a pydantic v1 name
+        cognito = importlib.import_module("fastapi_cloudauth.cognito")
+        base = importlib.import_module("fastapi_cloudauth.base")
+    pool, client_id = os.environ["COGNITO_USER_POOL_ID"], os.environ["COGNITO_CLIENT_ID"]
+    region = pool.partition("_")[0]
+    issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool}"
+    document = json.loads(Path(os.environ["COGNITO_JWKS_FILE"]).read_text())
+    keys = cognito.JWKS(url="", fixed_keys=cognito.JWKS.null()._construct(document))
+    extra = cognito.CognitoExtraVerifier(client_id=client_id, issuer=issuer, token_use={"access"})
+    return base.ScopedAuth(
+        keys,
+        audience=client_id,
+        issuer=issuer,
+        scope_key="cognito:groups",
+        auto_error=True,
+        extra=extra,
+    )
+
+
+def serve(kind: str, fd: int) -> None:
+    import uvicorn
+
+    sock = socket.socket(fileno=fd)
+    config = uvicorn.Config(build_app(kind), log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+# --- the harness ----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    variant: Variant
+    rps: float
+    requests: int
+    bad: int  # non-2xx answers and socket errors
+    hits: int | None
+    misses: int | None
+
+
+class Server:
+    """One variant's uvicorn process, on a socket bound here to 127.0.0.1."""
+
+    def __init__(self, kind: str, env: dict[str, str]) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(2048)
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        command = [sys.executable, __file__, "--serve", kind, "--fd", str(sock.fileno())]
+        self.process = subprocess.Popen(command, env=env, pass_fds=[sock.fileno()])  # noqa: S603
+        sock.close()
+        pin(self.process.pid, last=True)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1):  # noqa: S310
+                    return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"the {kind} server did not start") from None
+                time.sleep(0.1)
+
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.url}/stats", timeout=5) as answer:  # noqa: S310
+            stats: dict[str, int] = json.load(answer)
+            return stats
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def pin(pid: int, *, last: bool) -> None:
+    """Server on the last CPU, wrk on the first, so they do not fight over one core."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) >= 2:
+        os.sched_setaffinity(pid, {cpus[-1] if last else cpus[0]})
+
+
+def run_wrk(
+    url: str, script: Path, tokens: Path, offset: int, args: argparse.Namespace, seconds: int
+) -> tuple[float, int, int]:
+    command = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{max(1, seconds)}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url + "/",
+        "--",
+        str(tokens),
+        str(offset),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    pin(process.pid, last=False)
+    output, _ = process.communicate(timeout=seconds + 60)
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk failed:\n{output}")
+    rps = float(_find(r"Requests/sec:\s+([\d.]+)", output))
+    requests = int(_find(r"(\d+) requests in", output))
+    bad = int(_find(r"Non-2xx or 3xx responses:\s+(\d+)", output, "0"))
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    if errors:
+        bad += sum(int(n) for n in errors.groups())
+    return rps, requests, bad
+
+
+def _find(pattern: str, text: str, default: str | None = None) -> str:
+    match = re.search(pattern, text)
+    if match is None:
+        if default is None:
+            raise RuntimeError(f"unexpected wrk output:\n{text}")
+        return default
+    return match.group(1)
+
+
+def mint(issuer: LocalIssuer, count: int, prefix: str) -> list[str]:
+    return [issuer.access_token(f"{prefix}{n:05d}", expires_in=4 * 3600) for n in range(count)]
+
+
+class Bench:
+    """One variant's server and its token rotation, measured over several rounds."""
+
+    def __init__(self, variant: Variant, env: dict[str, str], files: dict[str, Path]) -> None:
+        self.variant = variant
+        self.files = files
+        self.tokens = files[variant.tokens]
+        self.count = sum(1 for _ in self.tokens.open())
+        self.offset = 0
+        self.runs: list[tuple[float, int, int]] = []
+        self.hits: int | None = None
+        self.misses: int | None = None
+        self.server = Server(variant.app, env)
+
+    def run(self, args: argparse.Namespace, seconds: int, *, record: bool = True) -> None:
+        before = self.server.stats()
+        rps, requests, bad = run_wrk(
+            self.server.url, self.files["lua"], self.tokens, self.offset, args, seconds
+        )
+        after = self.server.stats()
+        # Continue the rotation a little past where this run stopped (wrk counts only the
+        # answered requests): with more distinct tokens than the cache holds, cycling through
+        # them in order never hits the cache.
+        self.offset = (self.offset + requests + 1_000) % self.count
+        if not record:
+            return
+        self.runs.append((rps, requests, bad))
+        if after:
+            self.hits = (self.hits or 0) + after["hits"] - before["hits"]
+            self.misses = (self.misses or 0) + after["misses"] - before["misses"]
+
+    def result(self) -> Result:
+        # The best round: on a shared machine the others are the ones something else slowed.
+        rps = max(rps for rps, _, _ in self.runs)
+        requests = sum(n for _, n, _ in self.runs)
+        bad = sum(b for _, _, b in self.runs)
+        return Result(self.variant, rps, requests, bad, self.hits, self.misses)
+
+
+def report(results: list[Result], args: argparse.Namespace, skipped: list[str]) -> None:
+    by_name = {r.variant.name: r for r in results}
+    print()
+    print(
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, best of {args.rounds} "
+        f"rounds; uvicorn 1 worker "
+        f"({uvicorn_flavour()}), Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+    )
+    if uvicorn_flavour() != "uvloop+httptools":
+        print(
+            "(without uvloop and httptools every app is slower and the middleware's share of "
+            "each request smaller; `pip install uvloop httptools` for figures comparable to a "
+            "production uvicorn)"
+        )
+    print()
+    print("| app | req/s | x bare | cache hits | non-2xx/errors |")
+    print("|---|---:|---:|---:|---:|")
+    for r in results:
+        bare = by_name.get(r.variant.bare)
+        ratio = f"{r.rps / bare.rps:.2f}" if bare else "-"
+        hits = "-" if r.hits is None else f"{100 * r.hits / max(1, r.hits + (r.misses or 0)):.0f} %"
+        print(f"| {r.variant.name} | {r.rps:,.0f} | {ratio} | {hits} | {r.bad} |")
+    for name in skipped:
+        print(f"| {name} | skipped | | | |")
+    print()
+    targets: list[tuple[str, str, str, float, str]] = [
+        ("no cache hits", VARIANTS[1].name, "starlette", 0.45, "≥"),
+        ("realistic reuse", VARIANTS[2].name, "starlette", 0.93, "≥"),
+        ("vs fastapi-cloudauth (reuse)", VARIANTS[6].name, VARIANTS[4].name, 2.5, ">"),
+        ("vs fastapi-cloudauth (no cache hits)", VARIANTS[5].name, VARIANTS[4].name, 2.5, ">"),
+    ]
+    print("Targets:")
+    for label, ours, other, target, sign in targets:
+        if ours in by_name and other in by_name:
+            measured = by_name[ours].rps / by_name[other].rps
+            met = measured >= target if sign == "≥" else measured > target
+            status = "met" if met else "MISSED"
+            print(f"  {label}: {measured:.2f}x ({sign} {target}x wanted) {status}")
+    if any(r.bad for r in results):
+        print("WARNING: some answers were not 2xx; the figures above are not comparable.")
+
+
+def uvicorn_flavour() -> str:
+    found = [m for m in ("uvloop", "httptools") if importlib.util.find_spec(m) is not None]
+    return "+".join(found) if found else "asyncio loop, h11"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=3, help="seconds per run (3)")
+    parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up (1)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the best counts (3)")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", action="append", help="run the variants containing this text")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.fd)
+        return 0
+    if shutil.which("wrk") is None:
+        print("wrk is not installed; install it with: apt-get install wrk", file=sys.stderr)
+        return 2
+    variants = [v for v in VARIANTS if not args.only or any(o in v.name for o in args.only)]
+    skipped = []
+    if importlib.util.find_spec("fastapi_cloudauth") is None:
+        skipped = [v.name for v in variants if v.app == "fastapi-cloudauth"]
+        variants = [v for v in variants if v.app != "fastapi-cloudauth"]
+        print("fastapi-cloudauth is not installed (pip install fastapi-cloudauth==0.4.3)")
+
+    issuer = LocalIssuer()
+    cache_size = 10_000  # the default COGNITO_TOKEN_CACHE_SIZE
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        files = {"lua": work / "rotate.lua", "jwks": work / "jwks.json"}
+        files["lua"].write_text(LUA)
+        files["jwks"].write_text(issuer.jwks_json())
+        print("minting tokens ...", flush=True)
+        token_sets: dict[str, Callable[[], list[str]]] = {
+            "reuse": lambda: mint(issuer, REUSE_USERS, "user"),
+            "distinct": lambda: mint(issuer, cache_size + 2_000, "one-off"),
+        }
+        for name, make in token_sets.items():
+            if any(v.tokens == name for v in variants):
+                files[name] = work / f"{name}.txt"
+                files[name].write_text("\n".join(make()) + "\n")
+        env = {
+            **os.environ,
+            "COGNITO_USER_POOL_ID": issuer.user_pool_id,
+            "COGNITO_CLIENT_ID": issuer.client_id,
+            "COGNITO_JWKS_FILE": str(files["jwks"]),
+            "COGNITO_TOKEN_CACHE_SIZE": str(cache_size),
+        }
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
+        benches: list[Bench] = []
+        try:
+            for variant in variants:
+                benches.append(Bench(variant, env, files))
+            for bench in benches:
+                print(f"warming up {bench.variant.name} ...", flush=True)
+                bench.run(args, args.warmup, record=False)
+            # Rounds interleave the variants, so a disturbance of the machine spreads over all
+            # of them instead of falling on one.
+            for round_ in range(args.rounds):
+                print(f"round {round_ + 1} of {args.rounds} ...", flush=True)
+                for bench in benches:
+                    bench.run(args, args.duration)
+        finally:
+            for bench in benches:
+                bench.server.stop()
+    report([bench.result() for bench in benches], args, skipped)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
