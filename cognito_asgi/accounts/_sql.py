@@ -120,7 +120,10 @@ class SQLUserStore(UserStore):
             async with self._begin() as conn:
                 await conn.execute(self._table.insert().values(**values))
         except sqlalchemy.exc.IntegrityError:
-            if await self.get_by_email(record.email) is not None:
+            # The email's holder may be gone by the time we look (its sign-up was undone): the
+            # email was still taken when we inserted, unless it was our id that clashed.
+            holder = await self.get_by_email(record.email)
+            if holder is not None or await self.get(record.id) is None:
                 raise EmailTakenError(record.email) from None
             raise
 
