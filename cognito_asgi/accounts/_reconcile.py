@@ -65,7 +65,15 @@ async def reconcile(
         report = await reconcile(store, CognitoSettings.from_env(), older_than=600)
     """
     admin = CognitoAdmin(settings, cognito_client)
-    now = (clock or _utc_now)()
+    try:
+        return await _reconcile(store, admin, older_than, (clock or _utc_now)())
+    finally:
+        await admin.aclose()  # only closes a client it built itself
+
+
+async def _reconcile(
+    store: UserStore, admin: CognitoAdmin, older_than: float, now: datetime
+) -> ReconcileReport:
     report = ReconcileReport()
     for record in await store.list_pending(now - timedelta(seconds=older_than)):
         user_id = record.id
