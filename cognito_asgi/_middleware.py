@@ -215,13 +215,13 @@ class CognitoAuthMiddleware:
             elif name == b"cookie" and self.token_cookie is not None:
                 cookie = value if cookie is None else cookie + b"; " + value
         if authorization is not None:
-            scheme, _, credentials = authorization.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer":
-                # RFC 6750 §2.1: "Bearer" 1*SP b64token.
-                token = credentials.strip(" ")
-                if not token or " " in token:
+            scheme, _, credentials = authorization.partition(b" ")
+            if scheme.lower() == b"bearer":
+                # RFC 6750 §2.1: "Bearer" 1*SP b64token. Bytes first: one copy less per request.
+                token = credentials.strip(b" ")
+                if not token or b" " in token:
                     raise MalformedTokenError("the Authorization header is not 'Bearer <token>'")
-                return token
+                return token.decode("latin-1")
             # Another scheme (Basic, ...) is not ours; treat the request as carrying no token.
         if cookie is not None:
             assert self.token_cookie is not None
