@@ -20,6 +20,17 @@ if TYPE_CHECKING:
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Headless Chromium as root on a machine without outside network: no sandbox, and none of the
+# background connections that would only be refused.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 def require_program(name: str, how: str) -> str:
     """The path of `name`; skip (on a laptop) or fail (in CI) when it is missing."""

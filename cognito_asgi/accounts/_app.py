@@ -175,22 +175,25 @@ class AccountsApp:
         location = (_base_path(scope) + "/me").encode("latin-1", "replace")
         await _respond(send, 201, body, [(b"location", location)])
 
-    async def _get_me(self, scope: Scope, send: Send) -> None:
+    async def _own_record(self, scope: Scope, send: Send) -> UserRecord | None:
+        """The signed-in caller's record; None when a refusal was sent instead."""
         user = await self._caller(scope, send)
         if user is None:
-            return
+            return None
         record = await self._record_of(user)
         if record is None:
             raise BadRequest(404, "not_found", "there is no account record for this user")
-        await _respond(send, 200, record.to_json())
+        return record
+
+    async def _get_me(self, scope: Scope, send: Send) -> None:
+        record = await self._own_record(scope, send)
+        if record is not None:
+            await _respond(send, 200, record.to_json())
 
     async def _delete_me(self, scope: Scope, send: Send) -> None:
-        user = await self._caller(scope, send)
-        if user is None:
-            return
-        record = await self._record_of(user)
+        record = await self._own_record(scope, send)
         if record is None:
-            raise BadRequest(404, "not_found", "there is no account record for this user")
+            return
         # Cognito first: a record whose Cognito user is gone is harmless (no token can be issued
         # for it), and a retried DELETE finishes the job.
         try:

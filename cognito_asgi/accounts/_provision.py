@@ -165,40 +165,38 @@ class Provisioner:
         return None
 
     async def _initiate_auth(self, parameters: dict[str, str], password: str) -> Any:
-        admin = self.admin
         flow = self._auth_flow
         try:
-            return await admin.call(
-                "admin_initiate_auth",
-                secrets=(password,),
-                UserPoolId=admin.pool_id,
-                ClientId=admin.client_id,
-                AuthFlow=flow,
-                AuthParameters=parameters,
-            )
+            return await self._admin_initiate_auth(flow, parameters, password)
         except CallFailed as failed:
             if failed.code != "InvalidParameterException" or flow == _LEGACY_AUTH_FLOW:
                 raise
             first = failed
         # The client may predate the flow's current name: accept the legacy one.
         try:
-            started = await admin.call(
-                "admin_initiate_auth",
-                secrets=(password,),
-                UserPoolId=admin.pool_id,
-                ClientId=admin.client_id,
-                AuthFlow=_LEGACY_AUTH_FLOW,
-                AuthParameters=parameters,
-            )
+            started = await self._admin_initiate_auth(_LEGACY_AUTH_FLOW, parameters, password)
         except CallFailed as failed:
             raise (first if failed.code == "InvalidParameterException" else failed) from None
         logger.info(
             "app client %s accepts only the legacy name %s; using it from now on",
-            admin.client_id,
+            self.admin.client_id,
             _LEGACY_AUTH_FLOW,
         )
         self._auth_flow = _LEGACY_AUTH_FLOW
         return started
+
+    async def _admin_initiate_auth(
+        self, flow: str, parameters: dict[str, str], password: str
+    ) -> Any:
+        admin = self.admin
+        return await admin.call(
+            "admin_initiate_auth",
+            secrets=(password,),
+            UserPoolId=admin.pool_id,
+            ClientId=admin.client_id,
+            AuthFlow=flow,
+            AuthParameters=parameters,
+        )
 
     def _error_of(self, exc: Exception, record: UserRecord) -> AccountsError:
         if isinstance(exc, CallFailed):

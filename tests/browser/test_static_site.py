@@ -22,7 +22,7 @@ from cognito_asgi._demo import build_demo_app
 from cognito_asgi.accounts import SQLUserStore, UserRecord
 from cognito_asgi.hosted_ui import HostedUISettings
 from cognito_asgi.testing import LocalIssuer
-from tests.conftest import IN_CI, require_program
+from tests.conftest import CHROMIUM_ARGS, IN_CI, require_program
 from tests.examples.demo_process import REPO, DemoProcess, run_demo
 from tests.hosted_ui.provider import Provider, bound_socket, serve, url_of
 
@@ -30,14 +30,6 @@ pytestmark = pytest.mark.browser
 
 SDK = REPO / "examples/static_site/node_modules/amazon-cognito-identity-js/dist"
 PASSWORD = "Correct-horse-9"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Each step waits at most this long for the page to react (a bound, not a measurement).
 STEP_TIMEOUT_MS = 20_000
 

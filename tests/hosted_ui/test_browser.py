@@ -7,18 +7,9 @@ import shutil
 import pytest
 
 from cognito_asgi.testing import LocalIssuer
-from tests.conftest import require_program
+from tests.conftest import CHROMIUM_ARGS, require_program
 from tests.hosted_ui.conftest import FakeClock, build_site, make_provider
 from tests.hosted_ui.provider import bound_socket, serve, url_of
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.mark.browser
