@@ -152,6 +152,11 @@ class CognitoAuthMiddleware:
             verifier = TokenVerifier(settings or CognitoSettings.from_env())
         self.verifier = verifier
         self.public_paths = tuple(_normalize_prefix(p) for p in public_paths)
+        # "/" (normalised to "") makes every path public; otherwise a path is public when it is
+        # a prefix itself or lies below one, which one set look-up and one startswith() decide.
+        self._public_everywhere = "" in self.public_paths
+        self._public_exact = frozenset(self.public_paths)
+        self._public_below = tuple(prefix + "/" for prefix in self.public_paths)
         self.groups = _names("groups", groups)
         self.scopes = _names("scopes", scopes)
         self._requirements = bool(self.groups or self.scopes)
@@ -175,7 +180,8 @@ class CognitoAuthMiddleware:
         try:
             token = self._token_of(scope)
             if token is not None:
-                user = await self.verifier.authenticate(token)
+                # A reused token is answered from the cache without a coroutine.
+                user = self.verifier.cached_user(token) or await self.verifier.authenticate(token)
                 if self._requirements:
                     check_user(user, groups=self.groups, scopes=self.scopes)
                 if self.user_loader is not None:
@@ -199,10 +205,11 @@ class CognitoAuthMiddleware:
         await self.app(scope, receive, send)
 
     def _is_public(self, path: str) -> bool:
-        for prefix in self.public_paths:
-            if path == prefix or path.startswith(prefix + "/") or prefix == "":
-                return True
-        return False
+        return (
+            self._public_everywhere
+            or path in self._public_exact
+            or path.startswith(self._public_below)
+        )
 
     def _token_of(self, scope: Scope) -> str | None:
         authorization: bytes | None = None

@@ -221,22 +221,38 @@ class TokenVerifier:
                 self._cache.popitem(last=False)
         return claims
 
+    def cached_user(self, token: str) -> CognitoUser | None:
+        """The user of `token` when it is in the cache and valid, without I/O; else None.
+
+        None also when a custom check is configured, since that check is awaited on every use.
+        """
+        if len(token) > MAX_TOKEN_LENGTH:
+            return None  # not worth hashing; verify() refuses it
+        entry = self._cache.get(token)
+        if (
+            entry is None
+            or entry.user is None
+            or self._custom_check is not None
+            or self._cache_generation != self.jwks.generation
+            or self._clock() >= entry.exp
+        ):
+            return None
+        self._cache.move_to_end(token)
+        self.stats.cache_hits += 1
+        return entry.user
+
     async def authenticate(self, token: str) -> CognitoUser:
         """Verify `token` and return its user; a cached token's user is built only once."""
-        # The cache-hit path of verify(), repeated here so that a reused token costs one
-        # dictionary look-up and no second coroutine on every request.
-        entry = self._cache.get(token) if type(token) is str else None
-        if (
-            entry is not None
-            and entry.user is not None
-            and self._cache_generation == self.jwks.generation
-            and self._clock() < entry.exp
-        ):
-            self._cache.move_to_end(token)
-            self.stats.cache_hits += 1
-            if self._custom_check is not None:
-                await self._run_custom_check(entry.claims)
-            return entry.user
+        user = self.cached_user(token) if type(token) is str else None
+        if user is not None:
+            return user
+        claims = await self.verify(token)
+        entry = self._cache.get(token)
+        if entry is None or entry.claims is not claims:
+            return CognitoUser.from_claims(claims)
+        if entry.user is None:
+            entry.user = CognitoUser.from_claims(claims)
+        return entry.user
         claims = await self.verify(token)
         entry = self._cache.get(token)
         if entry is None or entry.claims is not claims:
