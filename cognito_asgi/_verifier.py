@@ -156,20 +156,14 @@ class TokenVerifier:
         if type(token) is not str or len(token) > MAX_TOKEN_LENGTH:
             raise MalformedTokenError("the token is not a string of acceptable length")
         if self._cache_size:
-            if self._cache_generation != self.jwks.generation:
-                self._cache.clear()
-                self._cache_generation = self.jwks.generation
-            entry = self._cache.get(token)
+            entry = self._fresh_entry(token)
             if entry is not None:
-                if self._clock() < entry.exp:
-                    self._cache.move_to_end(token)
-                    self.stats.cache_hits += 1
-                    if self._custom_check is not None:
-                        # The custom check may depend on more than the claims (a deny list,
-                        # the time): it runs on every use, cached or not.
-                        await self._run_custom_check(entry.claims)
-                    return entry.claims
-                del self._cache[token]
+                self.stats.cache_hits += 1
+                if self._custom_check is not None:
+                    # The custom check may depend on more than the claims (a deny list, the
+                    # time): it runs on every use, cached or not.
+                    await self._run_custom_check(entry.claims)
+                return entry.claims
             self.stats.cache_misses += 1
 
         # RFC 7515 §7.1: header.payload.signature. partition() finds each dot with memchr,
@@ -226,20 +220,28 @@ class TokenVerifier:
 
         None also when a custom check is configured, since that check is awaited on every use.
         """
-        if len(token) > MAX_TOKEN_LENGTH:
-            return None  # not worth hashing; verify() refuses it
-        entry = self._cache.get(token)
-        if (
-            entry is None
-            or entry.user is None
-            or self._custom_check is not None
-            or self._cache_generation != self.jwks.generation
-            or self._clock() >= entry.exp
-        ):
+        if self._custom_check is not None or len(token) > MAX_TOKEN_LENGTH:
+            return None  # verify() awaits the check, or refuses the token
+        entry = self._fresh_entry(token)
+        if entry is None or entry.user is None:
             return None
-        self._cache.move_to_end(token)
         self.stats.cache_hits += 1
         return entry.user
+
+    def _fresh_entry(self, token: str) -> _Entry | None:
+        """The cache entry of `token` if it is still valid (and mark it recently used)."""
+        if self._cache_generation != self.jwks.generation:
+            self._cache.clear()  # the key set changed: verify every token again
+            self._cache_generation = self.jwks.generation
+            return None
+        entry = self._cache.get(token)
+        if entry is None:
+            return None
+        if self._clock() >= entry.exp:
+            del self._cache[token]
+            return None
+        self._cache.move_to_end(token)
+        return entry
 
     async def authenticate(self, token: str) -> CognitoUser:
         """Verify `token` and return its user; a cached token's user is built only once."""
