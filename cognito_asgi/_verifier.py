@@ -255,13 +255,6 @@ class TokenVerifier:
         if entry.user is None:
             entry.user = CognitoUser.from_claims(claims)
         return entry.user
-        claims = await self.verify(token)
-        entry = self._cache.get(token)
-        if entry is None or entry.claims is not claims:
-            return CognitoUser.from_claims(claims)
-        if entry.user is None:
-            entry.user = CognitoUser.from_claims(claims)
-        return entry.user
 
     def _check_claims(self, payload: dict[str, Any]) -> float:
         # On the hot path: each test is one dict look-up and one type test. The `type(...) is
