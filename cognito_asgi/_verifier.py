@@ -143,6 +143,9 @@ class TokenVerifier:
         self._groups = frozenset(_names("groups", groups))
         self._scopes = frozenset(_names("scopes", scopes))
         self._custom_check = custom_check
+        self._checks_every_use = (
+            custom_check is not None or type(self).check_use is not TokenVerifier.check_use
+        )
         self._clock = clock
         self._cache_size = settings.token_cache_size
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
@@ -159,10 +162,10 @@ class TokenVerifier:
             entry = self._fresh_entry(token)
             if entry is not None:
                 self.stats.cache_hits += 1
-                if self._custom_check is not None:
-                    # The custom check may depend on more than the claims (a deny list, the
-                    # time): it runs on every use, cached or not.
-                    await self._run_custom_check(entry.claims)
+                if self._checks_every_use:
+                    # Such checks may depend on more than the claims (a deny list, the time,
+                    # a revocation): they run on every use, cached or not.
+                    await self.check_use(token, entry.claims)
                 return entry.claims
             self.stats.cache_misses += 1
 
@@ -207,8 +210,10 @@ class TokenVerifier:
             raise MalformedTokenError("the token payload is not a JSON object") from None
         claims = MappingProxyType(payload)
         exp = self._check_claims(payload)
-        if self._groups or self._scopes or self._custom_check is not None:
-            await self._check_extra(claims)
+        if self._groups or self._scopes:
+            self._check_groups_and_scopes(claims)
+        if self._checks_every_use:
+            await self.check_use(token, claims)
         if self._cache_size and exp > self._clock():
             self._cache[token] = _Entry(claims, exp)
             if len(self._cache) > self._cache_size:
@@ -218,9 +223,10 @@ class TokenVerifier:
     def cached_user(self, token: str) -> CognitoUser | None:
         """The user of `token` when it is in the cache and valid, without I/O; else None.
 
-        None also when a custom check is configured, since that check is awaited on every use.
+        None also when a check must run on every use (`custom_check`, or a subclass's
+        `check_use`), since that check is awaited.
         """
-        if self._custom_check is not None or len(token) > MAX_TOKEN_LENGTH:
+        if self._checks_every_use or len(token) > MAX_TOKEN_LENGTH:
             return None  # verify() awaits the check, or refuses the token
         entry = self._fresh_entry(token)
         if entry is None or entry.user is None:
@@ -310,7 +316,7 @@ class TokenVerifier:
                     raise ClaimError("cognito:groups", _GROUPS_NOT_STRINGS)
         return exp
 
-    async def _check_extra(self, claims: Claims) -> None:
+    def _check_groups_and_scopes(self, claims: Claims) -> None:
         if self._groups and self._groups.isdisjoint(claims.get("cognito:groups") or ()):
             raise InsufficientScopeError(
                 "the user is in none of the required groups",
@@ -321,14 +327,17 @@ class TokenVerifier:
                 "the token has none of the required scopes",
                 missing_scopes=tuple(sorted(self._scopes)),
             )
-        if self._custom_check is not None:
-            await self._run_custom_check(claims)
 
-    async def _run_custom_check(self, claims: Claims) -> None:
-        assert self._custom_check is not None
-        outcome = self._custom_check(claims)
-        if inspect.isawaitable(outcome):
-            await outcome
+    async def check_use(self, token: str, claims: Claims) -> None:
+        """Checks that run on every use of a verified token, served from the cache or not.
+
+        By default the `custom_check`. A subclass may add its own (calling super()); the cache
+        then never answers without running them.
+        """
+        if self._custom_check is not None:
+            outcome = self._custom_check(claims)
+            if inspect.isawaitable(outcome):
+                await outcome
 
     async def start(self) -> bool:
         """Fetch the key set ahead of the first request; True when keys are usable."""

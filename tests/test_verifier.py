@@ -349,3 +349,25 @@ async def test_custom_check_runs_on_cached_tokens_too(issuer: LocalIssuer) -> No
     with pytest.raises(ClaimError, match="revoked"):
         await verifier.verify(token)
     assert verifier.stats.cache_hits == 2
+
+
+async def test_checks_of_every_use_bypass_the_cached_user(issuer: LocalIssuer) -> None:
+    """With a custom check or a subclass's check_use, authenticate() never answers from the
+    cache without running it; with neither, a reused token costs no check."""
+    seen: list[str] = []
+
+    class Counting(TokenVerifier):
+        async def check_use(self, token: str, claims: Any) -> None:
+            await super().check_use(token, claims)
+            seen.append(claims["username"])
+
+    token = issuer.access_token("kim")
+    counting = Counting(issuer.settings())
+    for _ in range(3):
+        assert (await counting.authenticate(token)).username == "kim"
+    assert counting.cached_user(token) is None
+    assert seen == ["kim", "kim", "kim"]
+
+    plain = TokenVerifier(issuer.settings())
+    user = await plain.authenticate(token)
+    assert plain.cached_user(token) is user

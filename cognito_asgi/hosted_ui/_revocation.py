@@ -166,7 +166,6 @@ class RevocationCheckingVerifier(TokenVerifier):
         )
         self.revocation = revocation or RevocationCheck(settings)
 
-    async def verify(self, token: str) -> Claims:
-        claims = await super().verify(token)
+    async def check_use(self, token: str, claims: Claims) -> None:
+        await super().check_use(token, claims)
         await self.revocation.check(token, claims)
-        return claims
