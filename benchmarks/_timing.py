@@ -9,12 +9,13 @@ the best and the median round, and ratios compare best with best.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
 
-__all__ = ["Batch", "Row", "measure", "print_table", "sync_batch"]
+__all__ = ["Batch", "Row", "measure", "parse_run_options", "print_table", "sync_batch"]
 
 #: Runs the operation `n` times and returns the seconds it took.
 Batch = Callable[[int], float]
@@ -75,3 +76,12 @@ def print_table(rows: list[Row], baseline: Row, title: str, unit: str = "operati
     for row in rows:
         ratio = row.best / baseline.best
         print(f"| {row.name} | {row.best:.1f} | {row.median:.1f} | {ratio:.2f} |")
+
+
+def parse_run_options(doc: str | None) -> tuple[int, int]:
+    """`--quick` and `--rounds` of a benchmark script: (rounds, distinct tokens to mint)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few short rounds")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 30, quick 3)")
+    args = parser.parse_args()
+    return args.rounds or (3 if args.quick else 30), 16 if args.quick else 256

@@ -18,7 +18,6 @@ How rounds are interleaved and warmed up: benchmarks/_timing.py. Usage:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import platform
@@ -26,7 +25,7 @@ from collections import Counter
 from time import perf_counter
 
 import starlette
-from _timing import Batch, Row, measure, print_table
+from _timing import Batch, Row, measure, parse_run_options, print_table
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -90,12 +89,7 @@ async def home(request: Request) -> PlainTextResponse:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: few short rounds")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 30, quick 3)")
-    args = parser.parse_args()
-    rounds = args.rounds or (3 if args.quick else 30)
-    distinct = 16 if args.quick else 256
+    rounds, distinct = parse_run_options(__doc__)
 
     issuer = LocalIssuer()
     token = issuer.access_token()

@@ -18,7 +18,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib
 import itertools
@@ -30,7 +29,7 @@ from typing import Any, TypeVar
 
 import cryptography
 import joserfc
-from _timing import Batch, Row, measure, print_table, sync_batch
+from _timing import Batch, Row, measure, parse_run_options, print_table, sync_batch
 from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -151,12 +150,7 @@ def pyjwt_row(issuer: LocalIssuer, token: str) -> Row | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run: few short rounds")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 30, quick 3)")
-    args = parser.parse_args()
-    rounds = args.rounds or (3 if args.quick else 30)
-    distinct = 16 if args.quick else 256
+    rounds, distinct = parse_run_options(__doc__)
 
     issuer = LocalIssuer()
     token = issuer.access_token()
