@@ -7,13 +7,17 @@ minted here by a LocalIssuer (keys preloaded, no network). Variants:
 * bare Starlette, and Starlette behind CognitoAuthMiddleware with many distinct tokens (more than
   the verified-token cache holds, so no request is a cache hit) and with 200 users each reusing
   their token;
+* Starlette behind the verify middleware one writes by hand with joserfc (`jwt.decode` and a
+  `JWTClaimsRegistry` with the same Cognito checks, on every request), with the distinct tokens:
+  the reference for what verifying every token costs on the machine at hand;
 * bare FastAPI, FastAPI with fastapi-cloudauth's Cognito verifier (`pip install
   fastapi-cloudauth==0.4.3`; skipped when missing), and FastAPI behind CognitoAuthMiddleware.
 
 Every app answers the same request (GET / with a bearer token) with a short plain-text body.
 All servers are started first; then rounds of wrk runs interleave the variants, and each
 variant's best round counts (on a shared machine, the other rounds are the disturbed ones).
-Prints req/s, the ratio to the matching bare app, and the targets. Run from the repository root:
+Prints req/s, the ratio to the matching bare app, the server's CPU time per request (the
+lowest of the rounds; Linux only), and the targets. Run from the repository root:
 
     .venv/bin/python benchmarks/bench_http.py            # about 2 minutes
     .venv/bin/python benchmarks/bench_http.py --rounds 5 --duration 5 --only starlette
@@ -42,10 +46,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench_verify import registry_for
+from joserfc import jwt as joserfc_jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from starlette.authentication import SimpleUser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cognito_asgi import CognitoAuthMiddleware
+from cognito_asgi import CognitoAuthMiddleware, CognitoSettings
 from cognito_asgi.testing import LocalIssuer
 
 REUSE_USERS = 200
@@ -79,6 +89,12 @@ VARIANTS = [
         "starlette + cognito-asgi, no cache hits", "starlette-cognito", "distinct", "starlette"
     ),
     Variant("starlette + cognito-asgi, 200 users reuse", "starlette-cognito", "reuse", "starlette"),
+    Variant(
+        "starlette + hand-written joserfc middleware, no cache hits",
+        "starlette-joserfc",
+        "distinct",
+        "starlette",
+    ),
     Variant("fastapi", "fastapi", "reuse", "fastapi"),
     Variant("fastapi + fastapi-cloudauth", "fastapi-cloudauth", "reuse", "fastapi"),
     Variant("fastapi + cognito-asgi, no cache hits", "fastapi-cognito", "distinct", "fastapi"),
@@ -87,6 +103,33 @@ VARIANTS = [
 
 
 # --- the served apps ------------------------------------------------------------------------
+
+
+def hand_written(app: ASGIApp) -> ASGIApp:
+    """A verify middleware as one writes it by hand with joserfc: every request's token is
+    decoded and its claims checked (the policy of bench_verify's joserfc row), nothing cached."""
+    settings = CognitoSettings.from_env()
+    assert settings.jwks_json is not None, "the benchmark preloads the key set"
+    key_set = KeySet.import_key_set(json.loads(settings.jwks_json))
+    registry = registry_for(settings)
+    refusal = PlainTextResponse("unauthorized", status_code=401)
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in ("/health", "/stats"):
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            scheme, _, token = header.partition(" ")
+            try:
+                if scheme.lower() != "bearer":
+                    raise ValueError("not a bearer token")
+                claims = joserfc_jwt.decode(token, key_set, algorithms=["RS256"]).claims
+                registry.validate(claims)
+            except (JoseError, ValueError):
+                await refusal(scope, receive, send)
+                return
+            scope["user"] = SimpleUser(claims["username"])
+        await app(scope, receive, send)
+
+    return middleware
 
 
 def build_app(kind: str) -> Any:
@@ -114,11 +157,13 @@ def build_app(kind: str) -> Any:
             return PlainTextResponse(request.user.display_name)
 
         routes = [
-            Route("/", who if kind == "starlette-cognito" else bare),
+            Route("/", bare if kind == "starlette" else who),
             Route("/health", bare),
             Route("/stats", stats),
         ]
         app = Starlette(routes=routes)
+        if kind == "starlette-joserfc":
+            return hand_written(app)
         return protect(app) if kind == "starlette-cognito" else app
 
     from fastapi import Depends, FastAPI
@@ -189,6 +234,7 @@ class Result:
     rps: float
     requests: int
     bad: int  # non-2xx answers and socket errors
+    cpu_us: float | None  # the server's CPU time per request, the lowest of the rounds
     hits: int | None
     misses: int | None
 
@@ -215,6 +261,15 @@ class Server:
                     self.stop()
                     raise RuntimeError(f"the {kind} server did not start") from None
                 time.sleep(0.1)
+
+    def cpu_seconds(self) -> float | None:
+        """The server process's CPU time so far (user and system), where /proc tells it."""
+        try:
+            with open(f"/proc/{self.process.pid}/stat") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stats(self) -> dict[str, int]:
         with urllib.request.urlopen(f"{self.url}/stats", timeout=5) as answer:  # noqa: S310
@@ -293,15 +348,18 @@ class Bench:
         self.count = sum(1 for _ in self.tokens.open())
         self.offset = 0
         self.runs: list[tuple[float, int, int]] = []
+        self.cpu_per_request: list[float] = []
         self.hits: int | None = None
         self.misses: int | None = None
         self.server = Server(variant.app, env)
 
     def run(self, args: argparse.Namespace, seconds: int, *, record: bool = True) -> None:
         before = self.server.stats()
+        cpu_before = self.server.cpu_seconds()
         rps, requests, bad = run_wrk(
             self.server.url, self.files["lua"], self.tokens, self.offset, args, seconds
         )
+        cpu_after = self.server.cpu_seconds()
         after = self.server.stats()
         # Continue the rotation a little past where this run stopped (wrk counts only the
         # answered requests): with more distinct tokens than the cache holds, cycling through
@@ -310,6 +368,8 @@ class Bench:
         if not record:
             return
         self.runs.append((rps, requests, bad))
+        if cpu_before is not None and cpu_after is not None and requests:
+            self.cpu_per_request.append((cpu_after - cpu_before) / requests)
         if after:
             self.hits = (self.hits or 0) + after["hits"] - before["hits"]
             self.misses = (self.misses or 0) + after["misses"] - before["misses"]
@@ -319,7 +379,8 @@ class Bench:
         rps = max(rps for rps, _, _ in self.runs)
         requests = sum(n for _, n, _ in self.runs)
         bad = sum(b for _, _, b in self.runs)
-        return Result(self.variant, rps, requests, bad, self.hits, self.misses)
+        cpu = min(self.cpu_per_request) * 1e6 if self.cpu_per_request else None
+        return Result(self.variant, rps, requests, bad, cpu, self.hits, self.misses)
 
 
 def report(results: list[Result], args: argparse.Namespace, skipped: list[str]) -> None:
@@ -337,21 +398,29 @@ def report(results: list[Result], args: argparse.Namespace, skipped: list[str]) 
             "production uvicorn)"
         )
     print()
-    print("| app | req/s | x bare | cache hits | non-2xx/errors |")
-    print("|---|---:|---:|---:|---:|")
+    print("| app | req/s | x bare | server CPU µs/request | cache hits | non-2xx/errors |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r in results:
         bare = by_name.get(r.variant.bare)
         ratio = f"{r.rps / bare.rps:.2f}" if bare else "-"
+        cpu = "-" if r.cpu_us is None else f"{r.cpu_us:.1f}"
         hits = "-" if r.hits is None else f"{100 * r.hits / max(1, r.hits + (r.misses or 0)):.0f} %"
-        print(f"| {r.variant.name} | {r.rps:,.0f} | {ratio} | {hits} | {r.bad} |")
+        print(f"| {r.variant.name} | {r.rps:,.0f} | {ratio} | {cpu} | {hits} | {r.bad} |")
     for name in skipped:
-        print(f"| {name} | skipped | | | |")
+        print(f"| {name} | skipped | | | | |")
     print()
+    peer = "fastapi + fastapi-cloudauth"
     targets: list[tuple[str, str, str, float, str]] = [
-        ("no cache hits", VARIANTS[1].name, "starlette", 0.45, "≥"),
-        ("realistic reuse", VARIANTS[2].name, "starlette", 0.93, "≥"),
-        ("vs fastapi-cloudauth (reuse)", VARIANTS[6].name, VARIANTS[4].name, 2.5, ">"),
-        ("vs fastapi-cloudauth (no cache hits)", VARIANTS[5].name, VARIANTS[4].name, 2.5, ">"),
+        ("no cache hits", "starlette + cognito-asgi, no cache hits", "starlette", 0.45, "≥"),
+        ("realistic reuse", "starlette + cognito-asgi, 200 users reuse", "starlette", 0.93, "≥"),
+        ("vs fastapi-cloudauth (reuse)", "fastapi + cognito-asgi, 200 users reuse", peer, 2.5, ">"),
+        (
+            "vs fastapi-cloudauth (no cache hits)",
+            "fastapi + cognito-asgi, no cache hits",
+            peer,
+            2.5,
+            ">",
+        ),
     ]
     print("Targets:")
     for label, ours, other, target, sign in targets:
@@ -360,6 +429,13 @@ def report(results: list[Result], args: argparse.Namespace, skipped: list[str]) 
             met = measured >= target if sign == "≥" else measured > target
             status = "met" if met else "MISSED"
             print(f"  {label}: {measured:.2f}x ({sign} {target}x wanted) {status}")
+    no_hits = by_name.get("starlette + cognito-asgi, no cache hits")
+    reference = by_name.get("starlette + hand-written joserfc middleware, no cache hits")
+    if no_hits and reference:
+        print(
+            f"  (no cache hits, against the hand-written joserfc middleware: "
+            f"{no_hits.rps / reference.rps:.2f}x)"
+        )
     if any(r.bad for r in results):
         print("WARNING: some answers were not 2xx; the figures above are not comparable.")
 
@@ -371,9 +447,9 @@ def uvicorn_flavour() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=3, help="seconds per run (3)")
+    parser.add_argument("--duration", type=int, default=2, help="seconds per run (2)")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up (1)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds; the best counts (3)")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds; the best counts (6)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", action="append", help="run the variants containing this text")

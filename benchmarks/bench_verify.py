@@ -39,7 +39,7 @@ from joserfc import jwt as joserfc_jwt
 from joserfc.jwk import KeySet
 from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
 
-from cognito_asgi import TokenVerifier
+from cognito_asgi import CognitoSettings, TokenVerifier
 from cognito_asgi._encoding import b64url_decode_fast, strict_json_object
 from cognito_asgi.testing import LocalIssuer
 
@@ -77,8 +77,8 @@ def verify_batch(verify: Callable[[str], Awaitable[object]], tokens: list[str]) 
 # --- the operations -------------------------------------------------------------------------
 
 
-def registry_for(issuer: LocalIssuer) -> JWTClaimsRegistry:
-    settings = issuer.settings()
+def registry_for(settings: CognitoSettings) -> JWTClaimsRegistry:
+    """joserfc's claim checks for the policy TokenVerifier applies to access tokens."""
     exp: ClaimsOption = {"essential": True}
     iss: ClaimsOption = {"essential": True, "values": list(settings.issuers)}
     token_use: ClaimsOption = {"essential": True, "values": ["access"]}
@@ -90,7 +90,7 @@ def registry_for(issuer: LocalIssuer) -> JWTClaimsRegistry:
 
 def joserfc_row(issuer: LocalIssuer, token: str) -> Row:
     key_set = KeySet.import_key_set(issuer.jwks())  # type: ignore[arg-type]
-    registry = registry_for(issuer)
+    registry = registry_for(issuer.settings())
 
     def decode() -> None:
         registry.validate(joserfc_jwt.decode(token, key_set, algorithms=["RS256"]).claims)
