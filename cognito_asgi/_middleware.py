@@ -11,6 +11,7 @@ from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._batching import VerificationBatches
 from ._errors import (
     CognitoError,
     InsufficientScopeError,
@@ -129,6 +130,10 @@ class CognitoAuthMiddleware:
     and for WebSockets, where browsers cannot set headers, `websocket_query_param` and
     `websocket_subprotocol_prefix` (the client offers `"<prefix><token>"` as a subprotocol; the
     middleware removes it from the list the application sees, so it is never echoed back).
+
+    Under asyncio, the tokens not yet in the verifier's cache of concurrent requests are
+    verified in batches, one turn of the event loop after the requests started (see
+    `VerificationBatches`); `batch_verification=False` verifies each in its own request.
     """
 
     def __init__(
@@ -146,11 +151,17 @@ class CognitoAuthMiddleware:
         websocket_subprotocol_prefix: str | None = None,
         on_error: ErrorHandler = default_error_response,
         fetch_keys_at_startup: bool = True,
+        batch_verification: bool = True,
     ) -> None:
         self.app = app
         if verifier is None:
             verifier = TokenVerifier(settings or CognitoSettings.from_env())
         self.verifier = verifier
+        self._authenticate = (
+            VerificationBatches(verifier).authenticate
+            if batch_verification and verifier._verifies_without_waiting
+            else verifier.authenticate
+        )
         self.public_paths = tuple(_normalize_prefix(p) for p in public_paths)
         # "/" (normalised to "") makes every path public; otherwise a path is public when it is
         # a prefix itself or lies below one, which one set look-up and one startswith() decide.
@@ -181,7 +192,7 @@ class CognitoAuthMiddleware:
             token = self._token_of(scope)
             if token is not None:
                 # A reused token is answered from the cache without a coroutine.
-                user = self.verifier.cached_user(token) or await self.verifier.authenticate(token)
+                user = self.verifier.cached_user(token) or await self._authenticate(token)
                 if self._requirements:
                     check_user(user, groups=self.groups, scopes=self.scopes)
                 if self.user_loader is not None:

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.hashes import SHA256
 
@@ -146,6 +147,13 @@ class TokenVerifier:
         self._checks_every_use = (
             custom_check is not None or type(self).check_use is not TokenVerifier.check_use
         )
+        cls = type(self)
+        #: True when a token whose key is held is verified without awaiting anything: no check
+        #: on every use, and verify() and authenticate() are this class's own. The middleware
+        #: then verifies the tokens of concurrent requests in batches (see _batching.py).
+        self._verifies_without_waiting = not self._checks_every_use and (
+            cls.verify is TokenVerifier.verify and cls.authenticate is TokenVerifier.authenticate
+        )
         self._clock = clock
         self._cache_size = settings.token_cache_size
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
@@ -169,6 +177,17 @@ class TokenVerifier:
                 return entry.claims
             self.stats.cache_misses += 1
 
+        signing_text, header_b64, kid, signature, payload_json = self._split(token)
+        jwks = self.jwks
+        key = jwks.get_cached(kid) or await jwks.get_key(kid)
+        claims, exp = self._check(signing_text, header_b64, kid, signature, payload_json, key)
+        if self._checks_every_use:
+            await self.check_use(token, claims)
+        self._remember(token, claims, exp)
+        return claims
+
+    def _split(self, token: str) -> tuple[str, str, str, bytes, bytes]:
+        """The signing input, header, kid, signature and payload of a compact JWS."""
         # RFC 7515 §7.1: header.payload.signature. partition() finds each dot with memchr,
         # where split() steps through every character, and rpartition() hands over the signing
         # input "header.payload" (§5.2) without another copy.
@@ -176,8 +195,7 @@ class TokenVerifier:
         header_b64, dot, payload_b64 = signing_text.partition(".")
         if not dot or "." in payload_b64:
             raise MalformedTokenError("the token is not a compact JWS (three base64url parts)")
-        known_kid = self._known_headers.get(header_b64)
-        kid = known_kid or _check_header(header_b64)
+        kid = self._known_headers.get(header_b64) or _check_header(header_b64)
         try:
             signature = b64url_decode_fast(signature_b64)
             payload_json = b64url_decode_fast(payload_b64)
@@ -185,9 +203,18 @@ class TokenVerifier:
             raise MalformedTokenError(
                 "the token is not a compact JWS (canonical base64url parts)"
             ) from None
+        return signing_text, header_b64, kid, signature, payload_json
 
-        jwks = self.jwks
-        key = jwks.get_cached(kid) or await jwks.get_key(kid)
+    def _check(
+        self,
+        signing_text: str,
+        header_b64: str,
+        kid: str,
+        signature: bytes,
+        payload_json: bytes,
+        key: RSAPublicKey,
+    ) -> tuple[Claims, float]:
+        """Check the signature, then the claims; return the claims and their exp."""
         if len(signature) != (key.key_size + 7) // 8:
             raise InvalidSignatureError(kid)
         # hashlib computes the SHA-256 of the signing input for less than cryptography's
@@ -198,10 +225,11 @@ class TokenVerifier:
             key.verify(signature, digest, _PADDING, _PREHASHED_SHA256)
         except InvalidSignature:
             raise InvalidSignatureError(kid) from None
-        if known_kid is None and len(self._known_headers) < _KNOWN_HEADERS:
+        known = self._known_headers
+        if len(known) < _KNOWN_HEADERS and header_b64 not in known:
             # Only headers of tokens whose signature verified get here, so the memo cannot be
             # filled by an attacker; it saves decoding the same few headers on every request.
-            self._known_headers[header_b64] = kid
+            known[header_b64] = kid
 
         # The payload is parsed only once its signature is known to be the pool's.
         try:
@@ -212,13 +240,41 @@ class TokenVerifier:
         exp = self._check_claims(payload)
         if self._groups or self._scopes:
             self._check_groups_and_scopes(claims)
-        if self._checks_every_use:
-            await self.check_use(token, claims)
+        return claims, exp
+
+    def _remember(self, token: str, claims: Claims, exp: float) -> _Entry | None:
+        """Cache a verified token until its exp, evicting the least recently used."""
         if self._cache_size and exp > self._clock():
-            self._cache[token] = _Entry(claims, exp)
+            entry = self._cache[token] = _Entry(claims, exp)
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return claims
+            return entry
+        return None
+
+    def _authenticate_now(self, token: str) -> CognitoUser | None:
+        """authenticate() without awaiting, for verifiers whose checks never await
+        (`_verifies_without_waiting`): the user, or a TokenError raised, or None when the key
+        set must be fetched first (the caller then awaits authenticate())."""
+        if type(token) is not str or len(token) > MAX_TOKEN_LENGTH:
+            raise MalformedTokenError("the token is not a string of acceptable length")
+        entry = self._fresh_entry(token) if self._cache_size else None
+        if entry is None:
+            counted = bool(self._cache_size)
+            self.stats.cache_misses += counted
+            signing_text, header_b64, kid, signature, payload_json = self._split(token)
+            key = self.jwks.get_cached(kid)
+            if key is None:
+                self.stats.cache_misses -= counted  # authenticate() counts it
+                return None
+            claims, exp = self._check(signing_text, header_b64, kid, signature, payload_json, key)
+            entry = self._remember(token, claims, exp)
+            if entry is None:
+                return CognitoUser.from_claims(claims)
+        else:
+            self.stats.cache_hits += 1
+        if entry.user is None:
+            entry.user = CognitoUser.from_claims(entry.claims)
+        return entry.user
 
     def cached_user(self, token: str) -> CognitoUser | None:
         """The user of `token` when it is in the cache and valid, without I/O; else None.

@@ -15,6 +15,7 @@ INTERNAL = {
     "strict_json_object",
     "read_env",
     "refusal_parts",
+    "VerificationBatches",
 }
 COMMAND_MODULES = {"_cli", "_demo", "_pool"}
 

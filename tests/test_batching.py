@@ -1,0 +1,177 @@
+"""Tokens of concurrent requests verified in batches: same answers, one batch per loop turn."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from cognito_asgi import CognitoAuthMiddleware, TokenVerifier
+from cognito_asgi._batching import VerificationBatches
+from cognito_asgi.testing import JWKSServer, LocalIssuer
+
+
+async def echo_user(scope: Scope, receive: Receive, send: Send) -> None:
+    body = json.dumps({"username": scope["user"].display_name}).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def request(app: Any, token: str) -> tuple[int, dict[str, Any]]:
+    """One GET through the ASGI app: its status and JSON body."""
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/private",
+        "headers": [(b"authorization", f"Bearer {token}".encode())],
+    }
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    await app(scope, receive, send)
+    return messages[0]["status"], json.loads(messages[1]["body"])
+
+
+@pytest.fixture
+def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of every batch verified, in order."""
+    sizes: list[int] = []
+    verify = VerificationBatches._verify
+
+    def counting(self: VerificationBatches, loop: Any, batch: list[Any]) -> None:
+        sizes.append(len(batch))
+        verify(self, loop, batch)
+
+    monkeypatch.setattr(VerificationBatches, "_verify", counting)
+    return sizes
+
+
+async def test_concurrent_requests_get_their_own_answers_from_one_batch(
+    issuer: LocalIssuer, batch_sizes: list[int]
+) -> None:
+    """Valid, forged, expired, malformed and repeated tokens, all in one batch: each request
+    gets its own user or its own refusal."""
+    app = CognitoAuthMiddleware(echo_user, settings=issuer.settings())
+    valid = {f"user{n}": issuer.access_token(f"user{n}") for n in range(12)}
+    head, payload, _ = valid["user0"].split(".")
+    forged = f"{head}.{payload}.{valid['user1'].split('.')[2]}"  # another token's signature
+    cases: list[tuple[str, int, str]] = [(t, 200, name) for name, t in valid.items()]
+    cases += [
+        (valid["user3"], 200, "user3"),  # the same token twice in one batch
+        (forged, 401, "bad_signature"),
+        (issuer.access_token("late", expires_in=-60), 401, "expired"),
+        ("not-a-jwt", 401, "malformed"),
+    ]
+
+    answers = await asyncio.gather(*(request(app, token) for token, _, _ in cases))
+
+    assert batch_sizes == [len(cases)]
+    for (status, body), (_, expected_status, expected) in zip(answers, cases, strict=True):
+        assert status == expected_status
+        assert body.get("username", body.get("error")) == expected
+    stats = app.verifier.stats
+    assert (stats.cache_hits, stats.cache_misses) == (1, len(cases) - 1)
+    assert stats.accepted == len(valid) + 1
+
+
+async def test_each_loop_turn_makes_its_own_batch(
+    issuer: LocalIssuer, batch_sizes: list[int]
+) -> None:
+    app = CognitoAuthMiddleware(echo_user, settings=issuer.settings())
+    for wave in range(3):
+        tokens = [issuer.access_token(f"wave{wave}-{n}") for n in range(wave + 2)]
+        answers = await asyncio.gather(*(request(app, token) for token in tokens))
+        assert {status for status, _ in answers} == {200}
+    assert batch_sizes == [2, 3, 4]
+    # Tokens now in the cache are answered before any batch.
+    again = issuer.access_token("wave0-0")
+    assert (await request(app, again))[0] == 200
+    assert (await request(app, again))[0] == 200
+    assert batch_sizes == [2, 3, 4, 1]
+
+
+async def test_a_cancelled_request_leaves_the_rest_of_its_batch_alone(
+    issuer: LocalIssuer, batch_sizes: list[int]
+) -> None:
+    app = CognitoAuthMiddleware(echo_user, settings=issuer.settings())
+    tasks = [asyncio.create_task(request(app, issuer.access_token(f"u{n}"))) for n in range(3)]
+    await asyncio.sleep(0)  # every request is now waiting for the batch
+    tasks[1].cancel()
+    done = await asyncio.gather(*tasks, return_exceptions=True)
+    assert done[0] == (200, {"username": "u0"})
+    assert isinstance(done[1], asyncio.CancelledError)
+    assert done[2] == (200, {"username": "u2"})
+    assert batch_sizes == [3]
+
+
+async def test_a_token_whose_keys_must_be_fetched_waits_for_them_in_its_request(
+    issuer: LocalIssuer, batch_sizes: list[int]
+) -> None:
+    with JWKSServer.running(issuer) as server:
+        settings = issuer.settings(jwks_json=None, jwks_url=server.url)
+        app = CognitoAuthMiddleware(echo_user, settings=settings, fetch_keys_at_startup=False)
+        cold = [issuer.access_token(f"cold{n}") for n in range(20)]
+        answers = await asyncio.gather(*(request(app, token) for token in cold))
+        assert [body["username"] for _, body in answers] == [f"cold{n}" for n in range(20)]
+        assert server.requests == 1
+        warm = [issuer.access_token(f"warm{n}") for n in range(5)]
+        answers = await asyncio.gather(*(request(app, token) for token in warm))
+        assert {status for status, _ in answers} == {200}
+    assert batch_sizes == [20, 5]
+    # The cold ones were verified (and counted) once each, by authenticate().
+    assert app.verifier.stats.cache_misses == 25
+
+
+def test_batches_belong_to_their_event_loop(issuer: LocalIssuer) -> None:
+    """An app serving from two event loops: a batch left in one does not hold up the other."""
+    app = CognitoAuthMiddleware(echo_user, settings=issuer.settings())
+    first = asyncio.new_event_loop()
+    try:
+        waiting = first.create_task(request(app, issuer.access_token("first")))
+        first.call_soon(first.stop)
+        first.run_forever()  # one turn: the request waits for a batch not yet verified
+        assert not waiting.done()
+
+        async def second() -> tuple[int, dict[str, Any]]:
+            return await asyncio.wait_for(request(app, issuer.access_token("second")), 5)
+
+        assert asyncio.run(second()) == (200, {"username": "second"})
+        assert first.run_until_complete(waiting) == (200, {"username": "first"})
+    finally:
+        first.close()
+
+
+async def test_verifiers_with_their_own_verify_or_checks_are_not_batched(
+    issuer: LocalIssuer, batch_sizes: list[int]
+) -> None:
+    seen: list[str] = []
+
+    class Auditing(TokenVerifier):
+        async def verify(self, token: str) -> Any:
+            seen.append("verify")
+            return await super().verify(token)
+
+    def check(claims: Any) -> None:
+        seen.append("check")
+
+    plain = TokenVerifier(issuer.settings())
+    for verifier in (
+        Auditing(issuer.settings()),
+        TokenVerifier(issuer.settings(), custom_check=check),
+    ):
+        app = CognitoAuthMiddleware(echo_user, verifier=verifier)
+        tokens = [issuer.access_token(f"u{n}") for n in range(3)]
+        await asyncio.gather(*(request(app, token) for token in tokens))
+    app = CognitoAuthMiddleware(echo_user, verifier=plain, batch_verification=False)
+    await asyncio.gather(*(request(app, issuer.access_token(f"v{n}")) for n in range(3)))
+    assert seen == ["verify"] * 3 + ["check"] * 3
+    assert batch_sizes == []
+    assert plain.stats.cache_misses == 3
