@@ -172,8 +172,9 @@ def build_app(kind: str) -> Any:
     api.add_api_route("/health", lambda: PlainTextResponse("ok"))
     api.add_api_route("/stats", stats)
     if kind == "fastapi":
+        # The same endpoint signature as the protected app's, so that only the middleware differs.
 
-        async def hello() -> PlainTextResponse:
+        async def hello(request: Request) -> PlainTextResponse:
             return PlainTextResponse("hello")
 
         api.add_api_route("/", hello)

@@ -186,7 +186,6 @@ class CognitoAuthMiddleware:
             await self.app(scope, receive, send)
             return
 
-        public = self._is_public(scope["path"])
         user: CognitoUser | None = None
         try:
             token = self._token_of(scope)
@@ -197,10 +196,12 @@ class CognitoAuthMiddleware:
                     check_user(user, groups=self.groups, scopes=self.scopes)
                 if self.user_loader is not None:
                     user = user.with_record(await self.user_loader(user))
-            elif not public:
+            elif not self._is_public(scope["path"]):
                 raise MissingTokenError()
         except CognitoError as exc:
-            if not public:
+            # Whether the path is public matters only now: an accepted token is accepted
+            # everywhere.
+            if not self._is_public(scope["path"]):
                 self.verifier.stats.refused[exc.code] += 1
                 _log_refusal(scope, exc, user)
                 await self.on_error(scope, exc)(scope, receive, send)
