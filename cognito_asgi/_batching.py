@@ -33,7 +33,8 @@ class VerificationBatches:
     def __init__(self, verifier: TokenVerifier) -> None:
         self.verifier = verifier
         # The batch being gathered in each event loop (an app may serve from several in turn,
-        # as in tests); a loop's entry lasts until its batch is verified, one turn later.
+        # as in tests); a loop's entry lasts until its batch is verified, one turn later. Each
+        # loop touches only its own entry, with single dict operations.
         self._gathering: dict[asyncio.AbstractEventLoop, _Batch] = {}
 
     async def authenticate(self, token: str) -> CognitoUser:
@@ -56,6 +57,9 @@ class VerificationBatches:
     def _verify(self, loop: asyncio.AbstractEventLoop, batch: _Batch) -> None:
         if self._gathering.get(loop) is batch:
             del self._gathering[loop]
+        stats = self.verifier.stats
+        stats.verification_batches += 1
+        stats.batched_requests += len(batch)
         authenticate_now = self.verifier._authenticate_now
         try:
             for token, future in batch:

@@ -7,7 +7,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from hashlib import sha256
 from types import MappingProxyType
-from typing import Any
+from typing import Any, overload
 
 import httpx
 from cryptography.exceptions import InvalidSignature
@@ -177,17 +177,28 @@ class TokenVerifier:
                 return entry.claims
             self.stats.cache_misses += 1
 
-        signing_text, header_b64, kid, signature, payload_json = self._split(token)
-        jwks = self.jwks
-        key = jwks.get_cached(kid) or await jwks.get_key(kid)
-        claims, exp = self._check(signing_text, header_b64, kid, signature, payload_json, key)
+        verified = self._verify_with(token)
+        if isinstance(verified, str):  # the key of this kid is not held: fetch, then verify
+            verified = self._verify_with(token, await self.jwks.get_key(verified))
+        claims, exp = verified
         if self._checks_every_use:
             await self.check_use(token, claims)
-        self._remember(token, claims, exp)
+        if self._cache_size:
+            self._remember(token, claims, exp)
         return claims
 
-    def _split(self, token: str) -> tuple[str, str, str, bytes, bytes]:
-        """The signing input, header, kid, signature and payload of a compact JWS."""
+    @overload
+    def _verify_with(self, token: str, key: RSAPublicKey) -> tuple[Claims, float]: ...
+    @overload
+    def _verify_with(self, token: str, key: None = None) -> tuple[Claims, float] | str: ...
+    def _verify_with(
+        self, token: str, key: RSAPublicKey | None = None
+    ) -> tuple[Claims, float] | str:
+        """Verify `token` with `key`, or with the held key of its kid: its claims and exp.
+
+        Without `key`, when no fresh key for the token's kid is held, only the kid is returned
+        (the caller fetches the key set and tries again). Raises a TokenError on refusal.
+        """
         # RFC 7515 §7.1: header.payload.signature. partition() finds each dot with memchr,
         # where split() steps through every character, and rpartition() hands over the signing
         # input "header.payload" (§5.2) without another copy.
@@ -195,7 +206,8 @@ class TokenVerifier:
         header_b64, dot, payload_b64 = signing_text.partition(".")
         if not dot or "." in payload_b64:
             raise MalformedTokenError("the token is not a compact JWS (three base64url parts)")
-        kid = self._known_headers.get(header_b64) or _check_header(header_b64)
+        known_kid = self._known_headers.get(header_b64)
+        kid = known_kid or _check_header(header_b64)
         try:
             signature = b64url_decode_fast(signature_b64)
             payload_json = b64url_decode_fast(payload_b64)
@@ -203,18 +215,11 @@ class TokenVerifier:
             raise MalformedTokenError(
                 "the token is not a compact JWS (canonical base64url parts)"
             ) from None
-        return signing_text, header_b64, kid, signature, payload_json
+        if key is None:
+            key = self.jwks.get_cached(kid)
+            if key is None:
+                return kid
 
-    def _check(
-        self,
-        signing_text: str,
-        header_b64: str,
-        kid: str,
-        signature: bytes,
-        payload_json: bytes,
-        key: RSAPublicKey,
-    ) -> tuple[Claims, float]:
-        """Check the signature, then the claims; return the claims and their exp."""
         if len(signature) != (key.key_size + 7) // 8:
             raise InvalidSignatureError(kid)
         # hashlib computes the SHA-256 of the signing input for less than cryptography's
@@ -225,11 +230,10 @@ class TokenVerifier:
             key.verify(signature, digest, _PADDING, _PREHASHED_SHA256)
         except InvalidSignature:
             raise InvalidSignatureError(kid) from None
-        known = self._known_headers
-        if len(known) < _KNOWN_HEADERS and header_b64 not in known:
+        if known_kid is None and len(self._known_headers) < _KNOWN_HEADERS:
             # Only headers of tokens whose signature verified get here, so the memo cannot be
             # filled by an attacker; it saves decoding the same few headers on every request.
-            known[header_b64] = kid
+            self._known_headers[header_b64] = kid
 
         # The payload is parsed only once its signature is known to be the pool's.
         try:
@@ -261,12 +265,11 @@ class TokenVerifier:
         if entry is None:
             counted = bool(self._cache_size)
             self.stats.cache_misses += counted
-            signing_text, header_b64, kid, signature, payload_json = self._split(token)
-            key = self.jwks.get_cached(kid)
-            if key is None:
+            verified = self._verify_with(token)
+            if isinstance(verified, str):
                 self.stats.cache_misses -= counted  # authenticate() counts it
                 return None
-            claims, exp = self._check(signing_text, header_b64, kid, signature, payload_json, key)
+            claims, exp = verified
             entry = self._remember(token, claims, exp)
             if entry is None:
                 return CognitoUser.from_claims(claims)

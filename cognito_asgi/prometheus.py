@@ -12,7 +12,8 @@ them at scrape time, so monitoring adds nothing to the request path::
 
 Metrics (all counters): `cognito_asgi_requests_accepted_total`,
 `cognito_asgi_requests_refused_total{reason}`, `cognito_asgi_token_cache_hits_total`,
-`cognito_asgi_token_cache_misses_total`, `cognito_asgi_jwks_fetches_total`,
+`cognito_asgi_token_cache_misses_total`, `cognito_asgi_verification_batches_total`,
+`cognito_asgi_batched_requests_total`, `cognito_asgi_jwks_fetches_total`,
 `cognito_asgi_jwks_fetch_failures_total`.
 """
 
@@ -53,6 +54,16 @@ class CognitoCollector(Collector):
         )
         yield CounterMetricFamily(
             f"{ns}_token_cache_misses", "Tokens verified in full", value=stats.cache_misses
+        )
+        yield CounterMetricFamily(
+            f"{ns}_verification_batches",
+            "Batches of new tokens verified together",
+            value=stats.verification_batches,
+        )
+        yield CounterMetricFamily(
+            f"{ns}_batched_requests",
+            "Requests whose token was verified in a batch",
+            value=stats.batched_requests,
         )
         yield CounterMetricFamily(
             f"{ns}_jwks_fetches", "Successful key-set fetches", value=jwks.fetches

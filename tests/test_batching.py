@@ -6,11 +6,9 @@ import asyncio
 import json
 from typing import Any
 
-import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from cognito_asgi import CognitoAuthMiddleware, TokenVerifier
-from cognito_asgi._batching import VerificationBatches
 from cognito_asgi.testing import JWKSServer, LocalIssuer
 
 
@@ -40,22 +38,14 @@ async def request(app: Any, token: str) -> tuple[int, dict[str, Any]]:
     return messages[0]["status"], json.loads(messages[1]["body"])
 
 
-@pytest.fixture
-def batch_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The size of every batch verified, in order."""
-    sizes: list[int] = []
-    verify = VerificationBatches._verify
-
-    def counting(self: VerificationBatches, loop: Any, batch: list[Any]) -> None:
-        sizes.append(len(batch))
-        verify(self, loop, batch)
-
-    monkeypatch.setattr(VerificationBatches, "_verify", counting)
-    return sizes
+def batches(app: CognitoAuthMiddleware) -> tuple[int, int]:
+    """How many batches the app verified, and how many requests they held."""
+    stats = app.verifier.stats
+    return stats.verification_batches, stats.batched_requests
 
 
 async def test_concurrent_requests_get_their_own_answers_from_one_batch(
-    issuer: LocalIssuer, batch_sizes: list[int]
+    issuer: LocalIssuer,
 ) -> None:
     """Valid, forged, expired, malformed and repeated tokens, all in one batch: each request
     gets its own user or its own refusal."""
@@ -73,7 +63,7 @@ async def test_concurrent_requests_get_their_own_answers_from_one_batch(
 
     answers = await asyncio.gather(*(request(app, token) for token, _, _ in cases))
 
-    assert batch_sizes == [len(cases)]
+    assert batches(app) == (1, len(cases))
     for (status, body), (_, expected_status, expected) in zip(answers, cases, strict=True):
         assert status == expected_status
         assert body.get("username", body.get("error")) == expected
@@ -82,24 +72,22 @@ async def test_concurrent_requests_get_their_own_answers_from_one_batch(
     assert stats.accepted == len(valid) + 1
 
 
-async def test_each_loop_turn_makes_its_own_batch(
-    issuer: LocalIssuer, batch_sizes: list[int]
-) -> None:
+async def test_each_loop_turn_makes_its_own_batch(issuer: LocalIssuer) -> None:
     app = CognitoAuthMiddleware(echo_user, settings=issuer.settings())
     for wave in range(3):
         tokens = [issuer.access_token(f"wave{wave}-{n}") for n in range(wave + 2)]
         answers = await asyncio.gather(*(request(app, token) for token in tokens))
         assert {status for status, _ in answers} == {200}
-    assert batch_sizes == [2, 3, 4]
-    # Tokens now in the cache are answered before any batch.
-    again = issuer.access_token("wave0-0")
+    assert batches(app) == (3, 2 + 3 + 4)
+    # A new token alone makes a batch of one; once cached it is answered before any batch.
+    again = issuer.access_token("again")
     assert (await request(app, again))[0] == 200
     assert (await request(app, again))[0] == 200
-    assert batch_sizes == [2, 3, 4, 1]
+    assert batches(app) == (4, 10)
 
 
 async def test_a_cancelled_request_leaves_the_rest_of_its_batch_alone(
-    issuer: LocalIssuer, batch_sizes: list[int]
+    issuer: LocalIssuer,
 ) -> None:
     app = CognitoAuthMiddleware(echo_user, settings=issuer.settings())
     tasks = [asyncio.create_task(request(app, issuer.access_token(f"u{n}"))) for n in range(3)]
@@ -109,11 +97,11 @@ async def test_a_cancelled_request_leaves_the_rest_of_its_batch_alone(
     assert done[0] == (200, {"username": "u0"})
     assert isinstance(done[1], asyncio.CancelledError)
     assert done[2] == (200, {"username": "u2"})
-    assert batch_sizes == [3]
+    assert batches(app) == (1, 3)
 
 
 async def test_a_token_whose_keys_must_be_fetched_waits_for_them_in_its_request(
-    issuer: LocalIssuer, batch_sizes: list[int]
+    issuer: LocalIssuer,
 ) -> None:
     with JWKSServer.running(issuer) as server:
         settings = issuer.settings(jwks_json=None, jwks_url=server.url)
@@ -125,7 +113,7 @@ async def test_a_token_whose_keys_must_be_fetched_waits_for_them_in_its_request(
         warm = [issuer.access_token(f"warm{n}") for n in range(5)]
         answers = await asyncio.gather(*(request(app, token) for token in warm))
         assert {status for status, _ in answers} == {200}
-    assert batch_sizes == [20, 5]
+    assert batches(app) == (2, 25)
     # The cold ones were verified (and counted) once each, by authenticate().
     assert app.verifier.stats.cache_misses == 25
 
@@ -150,8 +138,9 @@ def test_batches_belong_to_their_event_loop(issuer: LocalIssuer) -> None:
 
 
 async def test_verifiers_with_their_own_verify_or_checks_are_not_batched(
-    issuer: LocalIssuer, batch_sizes: list[int]
+    issuer: LocalIssuer,
 ) -> None:
+    """A subclass's verify() and a custom check are never bypassed; batching can be turned off."""
     seen: list[str] = []
 
     class Auditing(TokenVerifier):
@@ -162,16 +151,17 @@ async def test_verifiers_with_their_own_verify_or_checks_are_not_batched(
     def check(claims: Any) -> None:
         seen.append("check")
 
-    plain = TokenVerifier(issuer.settings())
-    for verifier in (
-        Auditing(issuer.settings()),
-        TokenVerifier(issuer.settings(), custom_check=check),
-    ):
-        app = CognitoAuthMiddleware(echo_user, verifier=verifier)
+    apps = [
+        CognitoAuthMiddleware(echo_user, verifier=Auditing(issuer.settings())),
+        CognitoAuthMiddleware(
+            echo_user, verifier=TokenVerifier(issuer.settings(), custom_check=check)
+        ),
+        CognitoAuthMiddleware(echo_user, settings=issuer.settings(), batch_verification=False),
+    ]
+    for app in apps:
         tokens = [issuer.access_token(f"u{n}") for n in range(3)]
-        await asyncio.gather(*(request(app, token) for token in tokens))
-    app = CognitoAuthMiddleware(echo_user, verifier=plain, batch_verification=False)
-    await asyncio.gather(*(request(app, issuer.access_token(f"v{n}")) for n in range(3)))
+        answers = await asyncio.gather(*(request(app, token) for token in tokens))
+        assert [body["username"] for _, body in answers] == ["u0", "u1", "u2"]
+        assert batches(app) == (0, 0)
+        assert app.verifier.stats.cache_misses == 3
     assert seen == ["verify"] * 3 + ["check"] * 3
-    assert batch_sizes == []
-    assert plain.stats.cache_misses == 3

@@ -59,4 +59,7 @@ async def test_prometheus_counters(issuer: LocalIssuer) -> None:
     assert 'cognito_asgi_requests_refused_total{reason="missing_token"} 1.0' in text
     assert "cognito_asgi_token_cache_hits_total 2.0" in text
     assert "cognito_asgi_token_cache_misses_total 2.0" in text
+    # The first use of the token and "bad" each came alone, one batch apiece.
+    assert "cognito_asgi_verification_batches_total 2.0" in text
+    assert "cognito_asgi_batched_requests_total 2.0" in text
     assert "cognito_asgi_jwks_fetches_total 0.0" in text
