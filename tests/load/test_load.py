@@ -64,6 +64,8 @@ def load_app() -> CognitoAuthMiddleware:
                 "key_fetches": verifier.jwks.fetches + verifier.jwks.fetch_failures,
                 "accepted": verifier.stats.accepted,
                 "refused": dict(verifier.stats.refused),
+                "batches": verifier.stats.verification_batches,
+                "batched": verifier.stats.batched_requests,
             }
         )
 
@@ -250,4 +252,6 @@ async def test_mixed_load_is_answered_correctly_with_flat_memory(
         assert stats["key_fetches"] == 0
     (first, rss_first, _), (second, rss_second, stats) = halves
     assert stats["accepted"] == first.by_status[200] + second.by_status[200]
+    # Concurrent requests with new tokens were verified together, not one by one.
+    assert stats["batched"] > stats["batches"] > 0
     assert rss_second - rss_first <= RSS_GROWTH_LIMIT_KB, (rss_first, rss_second)
