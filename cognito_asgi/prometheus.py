@@ -38,39 +38,31 @@ class CognitoCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats, jwks, ns = self.verifier.stats, self.verifier.jwks, self.namespace
-        yield CounterMetricFamily(
-            f"{ns}_requests_accepted", "Requests with a valid token", value=stats.accepted
-        )
+        counters = [
+            ("requests_accepted", "Requests with a valid token", stats.accepted),
+            ("token_cache_hits", "Tokens served from the verified-token cache", stats.cache_hits),
+            ("token_cache_misses", "Tokens verified in full", stats.cache_misses),
+            (
+                "verification_batches",
+                "Batches of new tokens verified together",
+                stats.verification_batches,
+            ),
+            (
+                "batched_requests",
+                "Requests whose token was verified in a batch",
+                stats.batched_requests,
+            ),
+            ("jwks_fetches", "Successful key-set fetches", jwks.fetches),
+            ("jwks_fetch_failures", "Failed key-set fetches", jwks.fetch_failures),
+        ]
+        for name, documentation, value in counters:
+            yield CounterMetricFamily(f"{ns}_{name}", documentation, value=value)
         refused = CounterMetricFamily(
             f"{ns}_requests_refused", "Requests refused, by reason code", labels=["reason"]
         )
         for reason, count in sorted(stats.refused.items()):
             refused.add_metric([reason], count)
         yield refused
-        yield CounterMetricFamily(
-            f"{ns}_token_cache_hits",
-            "Tokens served from the verified-token cache",
-            value=stats.cache_hits,
-        )
-        yield CounterMetricFamily(
-            f"{ns}_token_cache_misses", "Tokens verified in full", value=stats.cache_misses
-        )
-        yield CounterMetricFamily(
-            f"{ns}_verification_batches",
-            "Batches of new tokens verified together",
-            value=stats.verification_batches,
-        )
-        yield CounterMetricFamily(
-            f"{ns}_batched_requests",
-            "Requests whose token was verified in a batch",
-            value=stats.batched_requests,
-        )
-        yield CounterMetricFamily(
-            f"{ns}_jwks_fetches", "Successful key-set fetches", value=jwks.fetches
-        )
-        yield CounterMetricFamily(
-            f"{ns}_jwks_fetch_failures", "Failed key-set fetches", value=jwks.fetch_failures
-        )
 
 
 def register(
