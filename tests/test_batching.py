@@ -6,6 +6,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from cognito_asgi import CognitoAuthMiddleware, TokenVerifier
@@ -165,3 +166,16 @@ async def test_verifiers_with_their_own_verify_or_checks_are_not_batched(
         assert batches(app) == (0, 0)
         assert app.verifier.stats.cache_misses == 3
     assert seen == ["verify"] * 3 + ["check"] * 3
+
+
+def test_without_an_asyncio_loop_each_request_verifies_its_own_token(
+    issuer: LocalIssuer,
+) -> None:
+    """Under another event loop (trio, say) there is no asyncio loop to batch in."""
+    app = CognitoAuthMiddleware(echo_user, settings=issuer.settings())
+    # Driven by hand, as another loop would: nothing here awaits I/O (the keys are preloaded).
+    coroutine = request(app, issuer.access_token("solo"))
+    with pytest.raises(StopIteration) as done:
+        coroutine.send(None)
+    assert done.value.value == (200, {"username": "solo"})
+    assert batches(app) == (0, 0)
