@@ -21,8 +21,8 @@ class VerificationBatches:
     (an RSA operation, base64 and JSON) runs with the processor's caches holding the server's
     code instead, and costs about twice what it costs run back to back. So a request with a
     token not in the cache waits here: the tokens gathered during one turn are verified in the
-    next, one after another, and their requests then continue one after another too. A lone
-    request waits one turn, at the cost of a future.
+    next, one after another, and their requests then continue one after another too, a turn
+    later. A lone request is held for those two turns, at the cost of a future.
 
     Only for verifiers that verify a token with a known key without awaiting anything
     (`TokenVerifier._verifies_without_waiting`). A token whose key set must first be fetched

@@ -132,7 +132,7 @@ class CognitoAuthMiddleware:
     middleware removes it from the list the application sees, so it is never echoed back).
 
     Under asyncio, the tokens not yet in the verifier's cache of concurrent requests are
-    verified in batches, one turn of the event loop after the requests started (see
+    verified in batches, in the turn of the event loop after the requests started (see
     `VerificationBatches`); `batch_verification=False` verifies each in its own request.
     """
 
