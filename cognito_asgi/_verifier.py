@@ -183,8 +183,7 @@ class TokenVerifier:
         claims, exp = verified
         if self._checks_every_use:
             await self.check_use(token, claims)
-        if self._cache_size:
-            self._remember(token, claims, exp)
+        self._remember(token, claims, exp)
         return claims
 
     @overload
@@ -262,19 +261,22 @@ class TokenVerifier:
         if type(token) is not str or len(token) > MAX_TOKEN_LENGTH:
             raise MalformedTokenError("the token is not a string of acceptable length")
         entry = self._fresh_entry(token) if self._cache_size else None
-        if entry is None:
-            counted = bool(self._cache_size)
-            self.stats.cache_misses += counted
-            verified = self._verify_with(token)
-            if isinstance(verified, str):
-                self.stats.cache_misses -= counted  # authenticate() counts it
-                return None
-            claims, exp = verified
-            entry = self._remember(token, claims, exp)
-            if entry is None:
-                return CognitoUser.from_claims(claims)
-        else:
+        if entry is not None:
             self.stats.cache_hits += 1
+            return self._user_of(entry)
+        counted = bool(self._cache_size)
+        self.stats.cache_misses += counted
+        verified = self._verify_with(token)
+        if isinstance(verified, str):
+            self.stats.cache_misses -= counted  # authenticate() counts it
+            return None
+        claims, exp = verified
+        entry = self._remember(token, claims, exp)
+        return CognitoUser.from_claims(claims) if entry is None else self._user_of(entry)
+
+    @staticmethod
+    def _user_of(entry: _Entry) -> CognitoUser:
+        """The user of a cached token, built on first use."""
         if entry.user is None:
             entry.user = CognitoUser.from_claims(entry.claims)
         return entry.user
@@ -317,9 +319,7 @@ class TokenVerifier:
         entry = self._cache.get(token)
         if entry is None or entry.claims is not claims:
             return CognitoUser.from_claims(claims)
-        if entry.user is None:
-            entry.user = CognitoUser.from_claims(claims)
-        return entry.user
+        return self._user_of(entry)
 
     def _check_claims(self, payload: dict[str, Any]) -> float:
         # On the hot path: each test is one dict look-up and one type test. The `type(...) is
