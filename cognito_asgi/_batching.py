@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import types
+from collections.abc import Generator
+from threading import get_ident
+from typing import Any
 
 from ._errors import CognitoError
 from ._user import CognitoUser
@@ -10,7 +14,24 @@ from ._verifier import TokenVerifier
 
 __all__ = ["VerificationBatches"]
 
-_Batch = list[tuple[str, "asyncio.Future[CognitoUser | None]"]]
+#: A request's outcome before its batch has verified its token.
+_PENDING: Any = object()
+
+
+@types.coroutine
+def _next_turn() -> Generator[None, None, None]:
+    """Suspend the awaiting task until the next turn of its asyncio loop, as asyncio.sleep(0)."""
+    yield
+
+
+class _Batch:
+    """The requests gathered in one turn of `loop`: each a [token, outcome] pair."""
+
+    __slots__ = ("loop", "requests")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.requests: list[list[Any]] = []
 
 
 class VerificationBatches:
@@ -22,7 +43,12 @@ class VerificationBatches:
     code instead, and costs about twice what it costs run back to back. So a request with a
     token not in the cache waits here: the tokens gathered during one turn are verified in the
     next, one after another, and their requests then continue one after another too, a turn
-    later. A lone request is held for those two turns, at the cost of a future.
+    later. A lone request is held for those two turns.
+
+    The batch's verification is scheduled with `call_soon` before any of its requests yields,
+    and asyncio runs callbacks in the order they were scheduled, so it has always run when they
+    resume. A request that finds no outcome all the same (its batch's loop was stopped first,
+    or a KeyboardInterrupt ended the batch early) verifies its own token.
 
     Only for verifiers that verify a token with a known key without awaiting anything
     (`TokenVerifier._verifies_without_waiting`). A token whose key set must first be fetched
@@ -32,49 +58,45 @@ class VerificationBatches:
 
     def __init__(self, verifier: TokenVerifier) -> None:
         self.verifier = verifier
-        # The batch being gathered in each event loop (an app may serve from several in turn,
-        # as in tests); a loop's entry lasts until its batch is verified, one turn later. Each
-        # loop touches only its own entry, with single dict operations.
-        self._gathering: dict[asyncio.AbstractEventLoop, _Batch] = {}
+        # The batch being gathered in each thread, by thread id: a thread runs one event loop
+        # at a time, so a batch whose loop is running is the current loop's. Looking the loop
+        # up for every request (asyncio.get_running_loop) costs a getpid() system call.
+        self._gathering: dict[int, _Batch] = {}
 
     async def authenticate(self, token: str) -> CognitoUser:
         """The user of `token`, as `verifier.authenticate(token)` gives it."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return await self.verifier.authenticate(token)
-        batch = self._gathering.get(loop)
-        if batch is None:
-            batch = self._gathering[loop] = []
-            loop.call_soon(self._verify, loop, batch)
-        future: asyncio.Future[CognitoUser | None] = loop.create_future()
-        batch.append((token, future))
-        user = await future
-        if user is None:
-            return await self.verifier.authenticate(token)  # its key set must be fetched
-        return user
+        thread = get_ident()
+        batch = self._gathering.get(thread)
+        if batch is None or not batch.loop.is_running():
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return await self.verifier.authenticate(token)
+            batch = self._gathering[thread] = _Batch(loop)
+            loop.call_soon(self._verify, thread, batch)
+        request = [token, _PENDING]
+        batch.requests.append(request)
+        await _next_turn()
+        outcome = request[1]
+        if isinstance(outcome, CognitoUser):
+            return outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        # None: the key set must be fetched first. _PENDING: the batch did not get this far.
+        return await self.verifier.authenticate(token)
 
-    def _verify(self, loop: asyncio.AbstractEventLoop, batch: _Batch) -> None:
-        if self._gathering.get(loop) is batch:
-            del self._gathering[loop]
+    def _verify(self, thread: int, batch: _Batch) -> None:
+        if self._gathering.get(thread) is batch:
+            del self._gathering[thread]
         stats = self.verifier.stats
         stats.verification_batches += 1
-        stats.batched_requests += len(batch)
+        stats.batched_requests += len(batch.requests)
         authenticate_now = self.verifier._authenticate_now
-        try:
-            for token, future in batch:
-                if future.done():
-                    continue  # its request was cancelled meanwhile
-                try:
-                    future.set_result(authenticate_now(token))
-                except CognitoError as exc:
-                    # A refusal needs no traceback; this one would tie the batch to it.
-                    future.set_exception(exc.with_traceback(None))
-                except Exception as exc:
-                    future.set_exception(exc)
-        finally:
-            # Only a BaseException (KeyboardInterrupt, say) leaves the loop early: the requests
-            # still waiting must not wait for ever.
-            for _, future in batch:
-                if not future.done():
-                    future.cancel()
+        for request in batch.requests:
+            try:
+                request[1] = authenticate_now(request[0])
+            except CognitoError as exc:
+                # A refusal needs no traceback; this one would tie the batch to it.
+                request[1] = exc.with_traceback(None)
+            except Exception as exc:
+                request[1] = exc

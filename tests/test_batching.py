@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -136,6 +137,58 @@ def test_batches_belong_to_their_event_loop(issuer: LocalIssuer) -> None:
         assert first.run_until_complete(waiting) == (200, {"username": "first"})
     finally:
         first.close()
+
+
+def test_event_loops_in_two_threads_gather_their_own_batches(issuer: LocalIssuer) -> None:
+    app = CognitoAuthMiddleware(echo_user, settings=issuer.settings())
+    tokens = {name: [issuer.access_token(f"{name}{n}") for n in range(5)] for name in "ab"}
+    answers: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    both_running = threading.Barrier(2, timeout=10)
+
+    def serve(name: str) -> None:
+        async def requests() -> list[tuple[int, dict[str, Any]]]:
+            both_running.wait()
+            return await asyncio.gather(*(request(app, token) for token in tokens[name]))
+
+        answers[name] = asyncio.run(requests())
+
+    threads = [threading.Thread(target=serve, args=(name,)) for name in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    for name in "ab":
+        assert answers[name] == [(200, {"username": f"{name}{n}"}) for n in range(5)]
+    assert batches(app) == (2, 10)
+
+
+def test_requests_their_batch_did_not_reach_verify_their_own_tokens(
+    issuer: LocalIssuer,
+) -> None:
+    """A KeyboardInterrupt ends a batch early: its requests, once the loop runs again, verify
+    their tokens themselves instead of waiting for ever."""
+    app = CognitoAuthMiddleware(echo_user, settings=issuer.settings())
+    interrupted: list[str] = []
+
+    def interrupt(token: str) -> None:
+        interrupted.append(token)
+        raise KeyboardInterrupt
+
+    app.verifier._authenticate_now = interrupt  # type: ignore[method-assign]
+    loop = asyncio.new_event_loop()
+    try:
+        tokens = [issuer.access_token(f"u{n}") for n in range(3)]
+        tasks = [loop.create_task(request(app, token)) for token in tokens]
+        everything = asyncio.gather(*tasks)
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(everything)
+        assert not any(task.done() for task in tasks)
+        answers = loop.run_until_complete(everything)
+    finally:
+        loop.close()
+    assert answers == [(200, {"username": f"u{n}"}) for n in range(3)]
+    assert interrupted == tokens[:1]
+    assert batches(app) == (1, 3)
 
 
 async def test_verifiers_with_their_own_verify_or_checks_are_not_batched(
