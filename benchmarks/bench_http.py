@@ -4,9 +4,8 @@ Each app is served by uvicorn (one worker, 127.0.0.1) in its own process and loa
 `wrk` for a bounded time; a Lua script rotates the Authorization header through a file of tokens
 minted here by a LocalIssuer (keys preloaded, no network). Variants:
 
-* bare Starlette, and Starlette behind CognitoAuthMiddleware with many distinct tokens (more than
-  the verified-token cache holds, so no request is a cache hit) and with 200 users each reusing
-  their token;
+* bare Starlette, and Starlette behind CognitoAuthMiddleware with many distinct tokens (no
+  request is a cache hit, see `Bench.fill`) and with 200 users each reusing their token;
 * Starlette behind the verify middleware one writes by hand with joserfc (`jwt.decode` and a
   `JWTClaimsRegistry` with the same Cognito checks, on every request), with the distinct tokens:
   the reference for what verifying every token costs on the machine at hand;
@@ -28,6 +27,7 @@ Needs `wrk` (apt-get install wrk); without it the script says so and exits with 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import importlib.util
 import json
@@ -335,6 +335,12 @@ def _find(pattern: str, text: str, default: str | None = None) -> str:
     return match.group(1)
 
 
+@functools.cache
+def line_count(path: Path) -> int:
+    with path.open() as lines:
+        return sum(1 for _ in lines)
+
+
 def mint(issuer: LocalIssuer, count: int, prefix: str) -> list[str]:
     return [issuer.access_token(f"{prefix}{n:05d}", expires_in=4 * 3600) for n in range(count)]
 
@@ -346,13 +352,27 @@ class Bench:
         self.variant = variant
         self.files = files
         self.tokens = files[variant.tokens]
-        self.count = sum(1 for _ in self.tokens.open())
         self.offset = 0
         self.runs: list[tuple[float, int, int]] = []
         self.cpu_per_request: list[float] = []
         self.hits: int | None = None
         self.misses: int | None = None
         self.server = Server(variant.app, env)
+
+    def fill(self, args: argparse.Namespace, cache_size: int) -> None:
+        """Fill the server's verified-token cache with tokens not used again, before the
+        distinct ones: a full cache takes a token in only on its second verification among
+        its last `cache_size` refusals, which cycling through more than `cache_size` distinct
+        tokens never gives. So no request of the rounds is a cache hit, and each costs what a
+        new token costs a server whose cache is full, the steady state of such a load.
+        """
+        if self.variant.tokens != "distinct" or not self.server.stats():
+            return  # nothing cached, or nothing to count with
+        rotation = self.tokens, self.offset
+        self.tokens, self.offset = self.files["fill"], 0
+        while self.server.stats()["misses"] < cache_size:
+            self.run(args, 1, record=False)
+        self.tokens, self.offset = rotation
 
     def run(self, args: argparse.Namespace, seconds: int, *, record: bool = True) -> None:
         before = self.server.stats()
@@ -363,9 +383,8 @@ class Bench:
         cpu_after = self.server.cpu_seconds()
         after = self.server.stats()
         # Continue the rotation a little past where this run stopped (wrk counts only the
-        # answered requests): with more distinct tokens than the cache holds, cycling through
-        # them in order never hits the cache.
-        self.offset = (self.offset + requests + 1_000) % self.count
+        # answered requests).
+        self.offset = (self.offset + requests + 1_000) % line_count(self.tokens)
         if not record:
             return
         self.runs.append((rps, requests, bad))
@@ -481,9 +500,13 @@ def main(argv: list[str] | None = None) -> int:
         token_sets: dict[str, Callable[[], list[str]]] = {
             "reuse": lambda: mint(issuer, REUSE_USERS, "user"),
             "distinct": lambda: mint(issuer, cache_size + 2_000, "one-off"),
+            "fill": lambda: mint(issuer, cache_size, "earlier"),
         }
+        needed = {v.tokens for v in variants}
+        if "distinct" in needed:
+            needed.add("fill")  # see Bench.fill
         for name, make in token_sets.items():
-            if any(v.tokens == name for v in variants):
+            if name in needed:
                 files[name] = work / f"{name}.txt"
                 files[name].write_text("\n".join(make()) + "\n")
         env = {
@@ -500,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
                 benches.append(Bench(variant, env, files))
             for bench in benches:
                 print(f"warming up {bench.variant.name} ...", flush=True)
+                bench.fill(args, cache_size)
                 bench.run(args, args.warmup, record=False)
             # Rounds interleave the variants, so a disturbance of the machine spreads over all
             # of them instead of falling on one.

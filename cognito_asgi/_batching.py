@@ -92,11 +92,23 @@ class VerificationBatches:
         stats.verification_batches += 1
         stats.batched_requests += len(batch.requests)
         authenticate_now = self.verifier._authenticate_now
+        # The users of the tokens accepted so far, for requests that share a new token (the
+        # calls a client makes at once after signing in).
+        accepted: dict[str, CognitoUser] = {}
         for request in batch.requests:
+            token = request[0]
+            user = accepted.get(token)
+            if user is not None:
+                stats.cache_hits += 1
+                request[1] = user
+                continue
             try:
-                request[1] = authenticate_now(request[0])
+                request[1] = user = authenticate_now(token)
             except CognitoError as exc:
                 # A refusal needs no traceback; this one would tie the batch to it.
                 request[1] = exc.with_traceback(None)
             except Exception as exc:
                 request[1] = exc
+            else:
+                if user is not None:
+                    accepted[token] = user

@@ -317,6 +317,43 @@ async def test_cache_is_bounded_and_keyed_by_the_exact_token(issuer: LocalIssuer
         await verifier.verify(tokens[-1] + "=")
 
 
+async def test_a_full_cache_takes_a_new_token_in_on_its_second_verification(
+    issuer: LocalIssuer,
+) -> None:
+    """A token used once does not push a reused one out of a full cache: a new token is cached
+    on its second verification, and only then evicts the least recently used."""
+    verifier = TokenVerifier(issuer.settings(token_cache_size=3))
+    held = [issuer.access_token(f"held{n}") for n in range(3)]
+    for token in held:
+        await verifier.verify(token)
+    await verifier.verify(held[0])  # held[1] is now the least recently used
+    newcomer = issuer.access_token("newcomer")
+    await verifier.verify(newcomer)
+    assert list(verifier._cache) == [held[1], held[2], held[0]]
+    await verifier.verify(newcomer)
+    assert list(verifier._cache) == [held[2], held[0], newcomer]
+    assert (verifier.stats.cache_hits, verifier.stats.cache_misses) == (1, 5)
+    await verifier.verify(newcomer)
+    assert (verifier.stats.cache_hits, verifier.stats.cache_misses) == (2, 5)
+
+
+async def test_a_full_cache_remembers_only_its_latest_refusals(issuer: LocalIssuer) -> None:
+    """What a full cache turned away is remembered (as hashes) for the next token_cache_size
+    refusals at most: a token back after more than those counts as new again."""
+    verifier = TokenVerifier(issuer.settings(token_cache_size=2))
+    for n in range(2):
+        await verifier.verify(issuer.access_token(f"held{n}"))
+    once = issuer.access_token("once")
+    await verifier.verify(once)
+    for n in range(2):
+        await verifier.verify(issuer.access_token(f"other{n}"))
+        assert len(verifier._turned_away) <= 2
+    await verifier.verify(once)
+    assert once not in verifier._cache
+    await verifier.verify(once)
+    assert once in verifier._cache
+
+
 async def test_cache_is_dropped_when_the_key_set_changes(issuer: LocalIssuer) -> None:
     """When the key set changes, cached tokens are verified again (and refused if keyless)."""
     from cognito_asgi import JWKSCache

@@ -60,6 +60,7 @@ def load_app() -> CognitoAuthMiddleware:
             {
                 "token_cache": len(verifier._cache),
                 "token_cache_size": verifier.settings.token_cache_size,
+                "turned_away": len(verifier._turned_away),
                 "known_headers": len(verifier._known_headers),
                 "key_fetches": verifier.jwks.fetches + verifier.jwks.fetch_failures,
                 "accepted": verifier.stats.accepted,
@@ -248,6 +249,7 @@ async def test_mixed_load_is_answered_correctly_with_flat_memory(
         assert set(tally.by_status) == {200, 401}
         assert tally.sent > CONNECTIONS
         assert stats["token_cache"] <= stats["token_cache_size"] == TOKEN_CACHE_SIZE
+        assert stats["turned_away"] <= TOKEN_CACHE_SIZE
         assert stats["known_headers"] <= 64
         assert stats["key_fetches"] == 0
     (first, rss_first, _), (second, rss_second, stats) = halves
