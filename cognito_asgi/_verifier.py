@@ -266,8 +266,8 @@ class TokenVerifier:
         A token used once (a client that fetches a token per call) would only push out one that
         is reused, and each insertion costs more than it seems: it evicts an entry that the
         processor's caches no longer hold (5-9 µs a request at 10,000 entries in a loaded
-        uvicorn worker, a sixth of a verification there). "Lately" is the last `token_cache_size` tokens
-        turned away; only a hash of each is kept.
+        uvicorn worker, a sixth of a verification there). "Lately" is the last
+        `token_cache_size` tokens turned away; only a hash of each is kept.
         """
         mark = hash(token)
         if mark in self._turned_away:
@@ -314,7 +314,7 @@ class TokenVerifier:
         if entry is None:
             return None
         self.stats.cache_hits += 1
-        return self._user_of(entry)
+        return entry.user or self._user_of(entry)
 
     def _fresh_entry(self, token: str) -> _Entry | None:
         """The cache entry of `token` if it is still valid (and mark it recently used)."""
