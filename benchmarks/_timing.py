@@ -10,12 +10,24 @@ the best and the median round, and ratios compare best with best.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
 
-__all__ = ["Batch", "Row", "measure", "parse_run_options", "print_table", "sync_batch"]
+from cognito_asgi import TokenVerifier
+from cognito_asgi.testing import LocalIssuer
+
+__all__ = [
+    "Batch",
+    "Row",
+    "measure",
+    "parse_run_options",
+    "print_table",
+    "sync_batch",
+    "verifier_with_a_full_cache",
+]
 
 #: Runs the operation `n` times and returns the seconds it took.
 Batch = Callable[[int], float]
@@ -85,3 +97,16 @@ def parse_run_options(doc: str | None) -> tuple[int, int]:
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 30, quick 3)")
     args = parser.parse_args()
     return args.rounds or (3 if args.quick else 30), 16 if args.quick else 256
+
+
+def verifier_with_a_full_cache(issuer: LocalIssuer, size: int) -> TokenVerifier:
+    """A TokenVerifier whose cache of `size` entries is full of tokens not used again.
+
+    A full cache takes a new token in only on its second verification among its last `size`
+    refusals, which a rotation through more than `size` distinct tokens never gives: every
+    token of such a rotation misses, as with a stream of tokens each used once.
+    """
+    verifier = TokenVerifier(issuer.settings(token_cache_size=size))
+    for n in range(size):
+        asyncio.run(verifier.verify(issuer.access_token(f"earlier{n}")))
+    return verifier

@@ -18,7 +18,6 @@ Usage:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib
 import itertools
@@ -30,7 +29,15 @@ from typing import Any, TypeVar
 
 import cryptography
 import joserfc
-from _timing import Batch, Row, measure, parse_run_options, print_table, sync_batch
+from _timing import (
+    Batch,
+    Row,
+    measure,
+    parse_run_options,
+    print_table,
+    sync_batch,
+    verifier_with_a_full_cache,
+)
 from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -163,13 +170,9 @@ def main() -> None:
 
     uncached = TokenVerifier(issuer.settings(token_cache_size=0))
     cached = TokenVerifier(issuer.settings())
-    # A cache already full of other tokens, then more distinct tokens than it holds, taken in
-    # turn: every look-up misses, and each verification also pays for the full cache's turning
-    # the token away (it takes a token in on its second verification among its last
-    # `token_cache_size` refusals, which such a rotation never gives).
-    missing = TokenVerifier(issuer.settings(token_cache_size=distinct // 4))
-    for n in range(distinct // 4):
-        asyncio.run(missing.verify(issuer.access_token(f"earlier{n}")))
+    # More distinct tokens than a full cache holds, taken in turn: every look-up misses, and
+    # each verification also pays for the cache's turning the token away.
+    missing = verifier_with_a_full_cache(issuer, distinct // 4)
     fresh_tokens = [issuer.access_token(f"user{i}") for i in range(distinct)]
 
     baseline = Row(
