@@ -448,7 +448,7 @@ def report(results: list[Result], args: argparse.Namespace, skipped: list[str]) 
             measured = by_name[ours].rps / by_name[other].rps
             met = measured >= target if sign == "≥" else measured > target
             status = "met" if met else "MISSED"
-            print(f"  {label}: {measured:.2f}x ({sign} {target}x wanted) {status}")
+            print(f"  {label}: {measured:.3f}x ({sign} {target}x wanted) {status}")
     no_hits = by_name.get("starlette + cognito-asgi, no cache hits")
     reference = by_name.get("starlette + hand-written joserfc middleware, no cache hits")
     if no_hits and reference:

@@ -41,9 +41,9 @@ class VerificationBatches:
     inside each request, between the parsing and answering of the others, every verification
     (an RSA operation, base64 and JSON) runs with the processor's caches holding the server's
     code instead, and costs about twice what it costs run back to back. So a request with a
-    token not in the cache waits here: the tokens gathered during one turn are verified in the
-    next, one after another, and their requests then continue one after another too, a turn
-    later. A lone request is held for those two turns.
+    token not in the cache waits here: the tokens gathered during one turn are verified at the
+    start of the next, one after another, and their requests then continue one after another
+    too. A lone request is held for that one turn.
 
     The batch's verification is scheduled with `call_soon` before any of its requests yields,
     and asyncio runs callbacks in the order they were scheduled, so it has always run when they
