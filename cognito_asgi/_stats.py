@@ -18,6 +18,8 @@ class AuthStats:
     refused: Counter[str] = field(default_factory=Counter)
     cache_hits: int = 0
     cache_misses: int = 0
+    #: Verified tokens a full cache did not take in (seen once lately; see TokenVerifier).
+    cache_turned_away: int = 0
     #: Batches of new tokens the middleware verified together, and the requests in them.
     verification_batches: int = 0
     batched_requests: int = 0

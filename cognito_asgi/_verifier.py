@@ -276,6 +276,7 @@ class TokenVerifier:
         if len(self._turned_away) >= self._cache_size:
             self._turned_away = set()
         self._turned_away.add(mark)
+        self.stats.cache_turned_away += 1
         return False
 
     def _authenticate_now(self, token: str) -> CognitoUser | None:

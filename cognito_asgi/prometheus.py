@@ -12,7 +12,8 @@ them at scrape time, so monitoring adds nothing to the request path::
 
 Metrics (all counters): `cognito_asgi_requests_accepted_total`,
 `cognito_asgi_requests_refused_total{reason}`, `cognito_asgi_token_cache_hits_total`,
-`cognito_asgi_token_cache_misses_total`, `cognito_asgi_verification_batches_total`,
+`cognito_asgi_token_cache_misses_total`, `cognito_asgi_token_cache_turned_away_total`,
+`cognito_asgi_verification_batches_total`,
 `cognito_asgi_batched_requests_total`, `cognito_asgi_jwks_fetches_total`,
 `cognito_asgi_jwks_fetch_failures_total`.
 """
@@ -42,6 +43,11 @@ class CognitoCollector(Collector):
             ("requests_accepted", "Requests with a valid token", stats.accepted),
             ("token_cache_hits", "Tokens served from the verified-token cache", stats.cache_hits),
             ("token_cache_misses", "Tokens verified in full", stats.cache_misses),
+            (
+                "token_cache_turned_away",
+                "Verified tokens the full cache did not take in",
+                stats.cache_turned_away,
+            ),
             (
                 "verification_batches",
                 "Batches of new tokens verified together",

@@ -62,4 +62,21 @@ async def test_prometheus_counters(issuer: LocalIssuer) -> None:
     # The first use of the token and "bad" each came alone, one batch apiece.
     assert "cognito_asgi_verification_batches_total 2.0" in text
     assert "cognito_asgi_batched_requests_total 2.0" in text
+    assert "cognito_asgi_token_cache_turned_away_total 0.0" in text
     assert "cognito_asgi_jwks_fetches_total 0.0" in text
+
+
+async def test_prometheus_counts_the_tokens_a_full_cache_turns_away(issuer: LocalIssuer) -> None:
+    app = CognitoAuthMiddleware(
+        PlainTextResponse("ok"), settings=issuer.settings(token_cache_size=1)
+    )
+    registry = CollectorRegistry()
+    register(app.verifier, registry)
+    first, second = issuer.access_token("first"), issuer.access_token("second")
+    for token in (first, second, second, second):
+        assert await get(app, token) == 200
+    text = generate_latest(registry).decode()
+    # "second" was turned away once, taken in on its second verification, then a hit.
+    assert "cognito_asgi_token_cache_turned_away_total 1.0" in text
+    assert "cognito_asgi_token_cache_misses_total 3.0" in text
+    assert "cognito_asgi_token_cache_hits_total 1.0" in text

@@ -333,6 +333,7 @@ async def test_a_full_cache_takes_a_new_token_in_on_its_second_verification(
     await verifier.verify(newcomer)
     assert list(verifier._cache) == [held[2], held[0], newcomer]
     assert (verifier.stats.cache_hits, verifier.stats.cache_misses) == (1, 5)
+    assert verifier.stats.cache_turned_away == 1
     await verifier.verify(newcomer)
     assert (verifier.stats.cache_hits, verifier.stats.cache_misses) == (2, 5)
 
