@@ -9,6 +9,8 @@ minted here by a LocalIssuer (keys preloaded, no network). Variants:
 * Starlette behind the verify middleware one writes by hand with joserfc (`jwt.decode` and a
   `JWTClaimsRegistry` with the same Cognito checks, on every request), with the distinct tokens:
   the reference for what verifying every token costs on the machine at hand;
+* Starlette behind a minimal caching middleware (a dict from the Authorization header to its
+  user), with the 200 users: the reference for what any middleware adds on a cache hit;
 * bare FastAPI, FastAPI with fastapi-cloudauth's Cognito verifier (`pip install
   fastapi-cloudauth==0.4.3`; skipped when missing), and FastAPI behind CognitoAuthMiddleware.
 
@@ -18,7 +20,7 @@ variant's best round counts (on a shared machine, the other rounds are the distu
 Prints req/s, the ratio to the matching bare app, the server's CPU time per request (the
 lowest of the rounds; Linux only), and the targets. Run from the repository root:
 
-    .venv/bin/python benchmarks/bench_http.py            # about 2 minutes
+    .venv/bin/python benchmarks/bench_http.py            # about 3 minutes
     .venv/bin/python benchmarks/bench_http.py --rounds 5 --duration 5 --only starlette
 
 Needs `wrk` (apt-get install wrk); without it the script says so and exits with status 2.
@@ -50,12 +52,12 @@ from bench_verify import registry_for
 from joserfc import jwt as joserfc_jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
-from starlette.authentication import SimpleUser
+from starlette.authentication import AuthCredentials, SimpleUser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cognito_asgi import CognitoAuthMiddleware, CognitoSettings
+from cognito_asgi import CognitoAuthMiddleware, CognitoError, CognitoSettings, TokenVerifier
 from cognito_asgi.testing import LocalIssuer
 
 REUSE_USERS = 200
@@ -95,6 +97,12 @@ VARIANTS = [
         "distinct",
         "starlette",
     ),
+    Variant(
+        "starlette + a minimal caching middleware, 200 users reuse",
+        "starlette-minimal",
+        "reuse",
+        "starlette",
+    ),
     Variant("fastapi", "fastapi", "reuse", "fastapi"),
     Variant("fastapi + fastapi-cloudauth", "fastapi-cloudauth", "reuse", "fastapi"),
     Variant("fastapi + cognito-asgi, no cache hits", "fastapi-cognito", "distinct", "fastapi"),
@@ -132,6 +140,35 @@ def hand_written(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def minimal_caching(app: ASGIApp) -> ASGIApp:
+    """The least a middleware that caches its users does for a reused token: find the
+    Authorization header, look its user up in a dict, set `user` and `auth` in the scope, call
+    the app. A new header is verified by a TokenVerifier once; nothing is ever evicted. The
+    reference for what the reuse rows can reach on the machine at hand."""
+    verifier = TokenVerifier(CognitoSettings.from_env())
+    users: dict[bytes, SimpleUser] = {}
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in ("/health", "/stats"):
+            header = b""
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    header = value
+            user = users.get(header)
+            if user is None:
+                try:
+                    verified = await verifier.authenticate(header.decode("latin-1")[7:])
+                except CognitoError:
+                    await PlainTextResponse("unauthorized", status_code=401)(scope, receive, send)
+                    return
+                user = users[header] = SimpleUser(verified.username)
+            scope["user"] = user
+            scope["auth"] = AuthCredentials(["authenticated"])
+        await app(scope, receive, send)
+
+    return middleware
+
+
 def build_app(kind: str) -> Any:
     """The ASGI app for one variant, configured from COGNITO_* variables."""
     protected: list[CognitoAuthMiddleware] = []
@@ -164,6 +201,8 @@ def build_app(kind: str) -> Any:
         app = Starlette(routes=routes)
         if kind == "starlette-joserfc":
             return hand_written(app)
+        if kind == "starlette-minimal":
+            return minimal_caching(app)
         return protect(app) if kind == "starlette-cognito" else app
 
     from fastapi import Depends, FastAPI
@@ -455,6 +494,13 @@ def report(results: list[Result], args: argparse.Namespace, skipped: list[str]) 
         print(
             f"  (no cache hits, against the hand-written joserfc middleware: "
             f"{no_hits.rps / reference.rps:.2f}x)"
+        )
+    reuse = by_name.get("starlette + cognito-asgi, 200 users reuse")
+    minimal = by_name.get("starlette + a minimal caching middleware, 200 users reuse")
+    if reuse and minimal:
+        print(
+            f"  (realistic reuse, against a minimal caching middleware: "
+            f"{reuse.rps / minimal.rps:.2f}x)"
         )
     if any(r.bad for r in results):
         print("WARNING: some answers were not 2xx; the figures above are not comparable.")
