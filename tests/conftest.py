@@ -12,6 +12,7 @@ import boto3
 import httpx
 import pytest
 from moto.server import ThreadedMotoServer
+from starlette.types import Message, Scope
 
 from cognito_asgi.testing import LocalIssuer
 
@@ -140,3 +141,21 @@ def cognito(moto_endpoint: str) -> Iterator[CognitoPool]:
     """A fresh user pool with two app clients in the emulator, reset after the test."""
     yield create_pool(moto_endpoint)
     httpx.post(f"{moto_endpoint}/moto-api/reset")
+
+
+async def call_asgi(app: Any, scope: Scope) -> tuple[int, dict[str, str], bytes]:
+    """Call an ASGI app as a server would, with no request body; return what it sent."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = sent[0]
+    assert start["type"] == "http.response.start"
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in start["headers"]}
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return start["status"], headers, body

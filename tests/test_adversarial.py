@@ -24,10 +24,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc.errors import JoseError
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from cognito_asgi import CognitoAuthMiddleware
 from cognito_asgi.testing import REMOVE, LocalIssuer
+from tests.conftest import call_asgi
 
 CORPUS: dict[str, Any] = json.loads(
     (Path(__file__).parent / "data" / "adversarial.json").read_text(encoding="utf-8")
@@ -276,24 +277,6 @@ def http_scope(headers: list[tuple[bytes, bytes]], *, query: bytes = b"") -> Sco
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 80),
     }
-
-
-async def call_asgi(app: Any, scope: Scope) -> tuple[int, dict[str, str], bytes]:
-    """Call an ASGI app as a server would, with no request body; return what it sent."""
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    start = sent[0]
-    assert start["type"] == "http.response.start"
-    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in start["headers"]}
-    body = b"".join(m.get("body", b"") for m in sent[1:])
-    return start["status"], headers, body
 
 
 def test_corpus_is_large_and_distinct() -> None:

@@ -8,10 +8,11 @@ import threading
 from typing import Any
 
 import pytest
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from cognito_asgi import CognitoAuthMiddleware, TokenVerifier
 from cognito_asgi.testing import JWKSServer, LocalIssuer
+from tests.conftest import call_asgi
 
 
 async def echo_user(scope: Scope, receive: Receive, send: Send) -> None:
@@ -28,16 +29,8 @@ async def request(app: Any, token: str) -> tuple[int, dict[str, Any]]:
         "path": "/private",
         "headers": [(b"authorization", f"Bearer {token}".encode())],
     }
-    messages: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        messages.append(message)
-
-    await app(scope, receive, send)
-    return messages[0]["status"], json.loads(messages[1]["body"])
+    status, _, body = await call_asgi(app, scope)
+    return status, json.loads(body)
 
 
 def batches(app: CognitoAuthMiddleware) -> tuple[int, int]:

@@ -28,6 +28,7 @@ from starlette.types import Message
 
 from cognito_asgi import CognitoAuthMiddleware, JWKSCache, TokenVerifier
 from cognito_asgi.testing import JWKSServer, LocalIssuer
+from tests.conftest import call_asgi
 
 COOLDOWN = 10.0
 MAX_AGE = 60.0
@@ -72,16 +73,8 @@ class Stack:
             "client": ("127.0.0.1", 50000),
             "server": ("127.0.0.1", 80),
         }
-        sent: list[Message] = []
-
-        async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: Message) -> None:
-            sent.append(message)
-
-        await self.app(scope, receive, send)
-        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+        status, _, body = await call_asgi(self.app, scope)
+        return status, body
 
     async def startup(self) -> None:
         """Run the ASGI lifespan start-up, as a server does before the first request."""
