@@ -188,16 +188,29 @@ class CognitoAuthMiddleware:
 
         user: CognitoUser | None = None
         try:
-            token = self._token_of(scope)
-            if token is not None:
-                # A reused token is answered from the cache without a coroutine.
-                user = self.verifier.cached_user(token) or await self._authenticate(token)
+            authorization: bytes | None = None
+            for name, value in scope["headers"]:
+                if name == b"authorization":
+                    if authorization is not None:
+                        raise InvalidRequestError(
+                            "the request has more than one Authorization header"
+                        )
+                    authorization = value
+            if authorization is not None:
+                # A reused token sent as before is answered before the header is parsed.
+                user = self.verifier._cached_user_of_header(authorization)
+            if user is None:
+                token = self._token_of(scope, authorization)
+                if token is not None:
+                    # A token sent otherwise is looked up too, still without a coroutine.
+                    user = self.verifier.cached_user(token) or await self._authenticate(token)
+                elif not self._is_public(scope["path"]):
+                    raise MissingTokenError()
+            if user is not None:
                 if self._requirements:
                     check_user(user, groups=self.groups, scopes=self.scopes)
                 if self.user_loader is not None:
                     user = user.with_record(await self.user_loader(user))
-            elif not self._is_public(scope["path"]):
-                raise MissingTokenError()
         except CognitoError as exc:
             # Whether the path is public matters only now: an accepted token is accepted
             # everywhere.
@@ -223,16 +236,9 @@ class CognitoAuthMiddleware:
             or path.startswith(self._public_below)
         )
 
-    def _token_of(self, scope: Scope) -> str | None:
-        authorization: bytes | None = None
-        cookie: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                if authorization is not None:
-                    raise InvalidRequestError("the request has more than one Authorization header")
-                authorization = value
-            elif name == b"cookie" and self.token_cookie is not None:
-                cookie = value if cookie is None else cookie + b"; " + value
+    def _token_of(self, scope: Scope, authorization: bytes | None) -> str | None:
+        """The request's token: from its (only) Authorization header value `authorization`,
+        else from the opt-in sources."""
         if authorization is not None:
             scheme, _, credentials = authorization.partition(b" ")
             if scheme.lower() == b"bearer":
@@ -243,11 +249,13 @@ class CognitoAuthMiddleware:
                     raise MalformedTokenError("the Authorization header is not 'Bearer <token>'")
                 return token
             # Another scheme (Basic, ...) is not ours; treat the request as carrying no token.
-        if cookie is not None:
-            assert self.token_cookie is not None
-            from_cookie = cookie_parser(cookie.decode("latin-1")).get(self.token_cookie)
-            if from_cookie:
-                return from_cookie
+        if self.token_cookie is not None:
+            cookies = [value for name, value in scope["headers"] if name == b"cookie"]
+            if cookies:
+                jar = cookie_parser(b"; ".join(cookies).decode("latin-1"))
+                from_cookie = jar.get(self.token_cookie)
+                if from_cookie:
+                    return from_cookie
         if scope["type"] == "websocket":
             return self._websocket_token(scope)
         return None

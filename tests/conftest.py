@@ -14,6 +14,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from starlette.types import Message, Scope
 
+from cognito_asgi import TokenVerifier
 from cognito_asgi.testing import LocalIssuer
 
 if TYPE_CHECKING:
@@ -159,3 +160,8 @@ async def call_asgi(app: Any, scope: Scope) -> tuple[int, dict[str, str], bytes]
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in start["headers"]}
     body = b"".join(m.get("body", b"") for m in sent[1:])
     return start["status"], headers, body
+
+
+def cached_tokens(verifier: TokenVerifier) -> list[str]:
+    """The tokens in `verifier`'s cache, least recently used first."""
+    return [entry.authorization.decode()[len("Bearer ") :] for entry in verifier._cache.values()]

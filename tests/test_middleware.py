@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from cognito_asgi import (
+    ClaimError,
     CognitoAuthMiddleware,
     CognitoError,
     CognitoSettings,
@@ -113,6 +115,104 @@ async def test_two_authorization_headers_are_a_bad_request(issuer: LocalIssuer) 
     response = await call(make_app(issuer.settings()), headers=bearer(token) + bearer(token))
     assert response.status_code == 400
     assert 'error="invalid_request"' in response.headers["www-authenticate"]
+
+
+async def test_a_cached_token_in_two_authorization_headers_is_still_a_bad_request(
+    issuer: LocalIssuer,
+) -> None:
+    """The cache answers a request only once its headers are known to be unambiguous."""
+    app = make_app(issuer.settings())
+    token = issuer.access_token()
+    assert (await call(app, headers=bearer(token))).status_code == 200
+    response = await call(app, headers=bearer(token) + bearer(token))
+    assert response.status_code == 400
+
+
+async def test_a_reused_token_is_answered_from_the_cache_in_any_header_form(
+    issuer: LocalIssuer,
+) -> None:
+    """A cached token is a hit whether it comes as sent before, in another accepted spelling
+    of the header, or in a cookie."""
+    app = make_app(issuer.settings(), token_cookie="session")
+    stats = app.verifier.stats
+    token = issuer.access_token("hal")
+    forms = [
+        bearer(token),
+        bearer(token),
+        [("Authorization", f"bearer  {token} ")],
+        [("Cookie", f"session={token}")],
+    ]
+    for headers in forms:
+        response = await call(app, headers=headers)
+        assert response.json()["username"] == "hal"
+    assert (stats.cache_misses, stats.cache_hits, stats.accepted) == (1, 3, 4)
+
+
+def _forgeries(token: str, other: str) -> dict[str, str]:
+    """Authorization values that end as `token` does (so they share its cache slot) but do not
+    carry it."""
+    signature = token.rpartition(".")[2]
+    other_signing_input = other.rpartition(".")[0]
+    return {
+        "another-payload": f"Bearer {other_signing_input}.{signature}",
+        "one-character-changed": f"Bearer {'A' if token[0] != 'A' else 'B'}{token[1:]}",
+        "a-prefix": f"Bearer x{token}",
+        "another-scheme": f"Basic {token}",
+        "no-scheme": token,
+        "tab-separated": f"Bearer\t{token}",
+    }
+
+
+async def test_a_header_that_only_ends_like_a_cached_token_is_verified_in_full(
+    issuer: LocalIssuer,
+) -> None:
+    """The cache is found by a token's last characters, but answers only the exact token:
+    every look-alike is verified as if nothing were cached, and refused."""
+    app = make_app(issuer.settings())
+    token = issuer.access_token("ida")
+    assert (await call(app, headers=bearer(token))).status_code == 200
+    for name, value in _forgeries(token, issuer.access_token("mallory")).items():
+        response = await call(app, headers=[("Authorization", value)])
+        assert response.status_code == 401, name
+        assert "ida" not in response.text, name
+    assert app.verifier.stats.cache_hits == 0
+    assert (await call(app, headers=bearer(token))).json()["username"] == "ida"
+
+
+async def test_a_cached_token_is_refused_once_it_expires(issuer: LocalIssuer) -> None:
+    """The cache never answers past a token's exp; the token is then verified again, and
+    refused once past the leeway."""
+    now = [time.time()]
+    verifier = TokenVerifier(issuer.settings(), clock=lambda: now[0])
+    app = make_app(issuer.settings(), verifier=verifier)
+    token = issuer.access_token(expires_in=60)
+    for _ in range(2):
+        assert (await call(app, headers=bearer(token))).status_code == 200
+    assert verifier.stats.cache_hits == 1
+    now[0] += 60 + issuer.settings().leeway_seconds
+    response = await call(app, headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json()["error"] == "expired"
+    assert verifier.stats.cache_hits == 1
+
+
+async def test_a_check_on_every_use_runs_for_a_reused_header(issuer: LocalIssuer) -> None:
+    """With a custom_check, a cached token's request still awaits the check every time."""
+    refused: set[str] = set()
+
+    def not_refused(claims: Any) -> None:
+        if claims["username"] in refused:
+            raise ClaimError("username", "the user is barred")
+
+    verifier = TokenVerifier(issuer.settings(), custom_check=not_refused)
+    app = make_app(issuer.settings(), verifier=verifier)
+    token = issuer.access_token("jon")
+    assert (await call(app, headers=bearer(token))).status_code == 200
+    refused.add("jon")
+    response = await call(app, headers=bearer(token))
+    assert response.status_code == 401
+    assert response.json()["error_description"] == "the user is barred"
+    assert verifier.stats.cache_hits == 1
 
 
 async def test_public_paths_are_matched_on_segment_boundaries(issuer: LocalIssuer) -> None:

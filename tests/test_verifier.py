@@ -24,6 +24,7 @@ from cognito_asgi import (
     UnsupportedHeaderError,
 )
 from cognito_asgi.testing import REMOVE, LocalIssuer
+from tests.conftest import cached_tokens
 
 
 def b64(data: bytes) -> str:
@@ -329,9 +330,9 @@ async def test_a_full_cache_takes_a_new_token_in_on_its_second_verification(
     await verifier.verify(held[0])  # held[1] is now the least recently used
     newcomer = issuer.access_token("newcomer")
     await verifier.verify(newcomer)
-    assert list(verifier._cache) == [held[1], held[2], held[0]]
+    assert cached_tokens(verifier) == [held[1], held[2], held[0]]
     await verifier.verify(newcomer)
-    assert list(verifier._cache) == [held[2], held[0], newcomer]
+    assert cached_tokens(verifier) == [held[2], held[0], newcomer]
     assert (verifier.stats.cache_hits, verifier.stats.cache_misses) == (1, 5)
     assert verifier.stats.cache_turned_away == 1
     await verifier.verify(newcomer)
@@ -350,9 +351,9 @@ async def test_a_full_cache_remembers_only_its_latest_refusals(issuer: LocalIssu
         await verifier.verify(issuer.access_token(f"other{n}"))
         assert len(verifier._turned_away) <= 2
     await verifier.verify(once)
-    assert once not in verifier._cache
+    assert once not in cached_tokens(verifier)
     await verifier.verify(once)
-    assert once in verifier._cache
+    assert once in cached_tokens(verifier)
 
 
 async def test_cache_is_dropped_when_the_key_set_changes(issuer: LocalIssuer) -> None:
