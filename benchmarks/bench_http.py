@@ -12,7 +12,8 @@ minted here by a LocalIssuer (keys preloaded, no network). Variants:
 * Starlette behind a minimal caching middleware (a dict from the Authorization header to its
   user), with the 200 users: the reference for what any middleware adds on a cache hit;
 * bare FastAPI, FastAPI with fastapi-cloudauth's Cognito verifier (`pip install
-  fastapi-cloudauth==0.4.3`; skipped when missing), and FastAPI behind CognitoAuthMiddleware.
+  fastapi-cloudauth==0.4.3`; skipped when missing), FastAPI behind CognitoAuthMiddleware, and
+  FastAPI behind the minimal caching middleware.
 
 Every app answers the same request (GET / with a bearer token) with a short plain-text body.
 All servers are started first; then rounds of wrk runs interleave the variants, and each
@@ -107,6 +108,12 @@ VARIANTS = [
     Variant("fastapi + fastapi-cloudauth", "fastapi-cloudauth", "reuse", "fastapi"),
     Variant("fastapi + cognito-asgi, no cache hits", "fastapi-cognito", "distinct", "fastapi"),
     Variant("fastapi + cognito-asgi, 200 users reuse", "fastapi-cognito", "reuse", "fastapi"),
+    Variant(
+        "fastapi + a minimal caching middleware, 200 users reuse",
+        "fastapi-minimal",
+        "reuse",
+        "fastapi",
+    ),
 ]
 
 
@@ -218,13 +225,13 @@ def build_app(kind: str) -> Any:
 
         api.add_api_route("/", hello)
         return api
-    if kind == "fastapi-cognito":
+    if kind in ("fastapi-cognito", "fastapi-minimal"):
 
         async def me(request: Request) -> PlainTextResponse:
             return PlainTextResponse(request.user.display_name)
 
         api.add_api_route("/", me)
-        return protect(api)
+        return protect(api) if kind == "fastapi-cognito" else minimal_caching(api)
     auth = cloudauth_verifier()
 
     async def claims(claims: Any = Depends(auth)) -> PlainTextResponse:  # noqa: B008
@@ -499,6 +506,12 @@ def report(results: list[Result], args: argparse.Namespace, skipped: list[str]) 
             "realistic reuse",
             "starlette + cognito-asgi, 200 users reuse",
             "starlette + a minimal caching middleware, 200 users reuse",
+            "a minimal caching middleware",
+        ),
+        (
+            "FastAPI, reuse",
+            "fastapi + cognito-asgi, 200 users reuse",
+            "fastapi + a minimal caching middleware, 200 users reuse",
             "a minimal caching middleware",
         ),
     ]
