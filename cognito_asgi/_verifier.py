@@ -45,6 +45,7 @@ MAX_TOKEN_LENGTH = 16 * 1024
 #: characters at 2048 bits) for every token held, so distinct in practice. An index only: an entry
 #: answers a token that equals the one it holds.
 _CACHE_KEY_LENGTH = 32
+_BEARER = b"Bearer "
 
 _PADDING = PKCS1v15()
 _PREHASHED_SHA256 = Prehashed(SHA256())
@@ -101,7 +102,7 @@ class _Entry:
     __slots__ = ("authorization", "claims", "exp", "user")
 
     def __init__(self, token: str, claims: Claims, exp: float) -> None:
-        self.authorization = b"Bearer " + token.encode("ascii")
+        self.authorization = _BEARER + token.encode("ascii")
         self.claims = claims
         self.exp = exp
         self.user: CognitoUser | None = None
@@ -109,7 +110,7 @@ class _Entry:
     def holds(self, token: str) -> bool:
         # isascii() reads a flag; a token that is not ASCII was never verified.
         return (
-            len(token) + 7 == len(self.authorization)
+            len(_BEARER) + len(token) == len(self.authorization)
             and token.isascii()
             and self.authorization.endswith(token.encode("ascii"))
         )
