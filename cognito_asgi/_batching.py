@@ -10,7 +10,7 @@ from typing import Any
 
 from ._errors import CognitoError
 from ._user import CognitoUser
-from ._verifier import TokenVerifier
+from ._verifier import _CACHE_KEY_LENGTH, TokenVerifier
 
 __all__ = ["VerificationBatches"]
 
@@ -92,15 +92,17 @@ class VerificationBatches:
         stats.verification_batches += 1
         stats.batched_requests += len(batch.requests)
         authenticate_now = self.verifier._authenticate_now
-        # The users of the tokens accepted so far, for requests that share a new token (the
-        # calls a client makes at once after signing in).
-        accepted: dict[str, CognitoUser] = {}
+        # The tokens accepted so far and their users, for requests that share a new token (the
+        # calls a client makes at once after signing in). Indexed as the cache indexes them, by
+        # their last characters: hashing a whole token costs more than comparing one.
+        accepted: dict[str, tuple[str, CognitoUser]] = {}
         for request in batch.requests:
             token = request[0]
-            user = accepted.get(token)
-            if user is not None:
+            key = token[-_CACHE_KEY_LENGTH:]
+            known = accepted.get(key)
+            if known is not None and known[0] == token:
                 stats.cache_hits += 1
-                request[1] = user
+                request[1] = known[1]
                 continue
             try:
                 request[1] = user = authenticate_now(token)
@@ -111,4 +113,4 @@ class VerificationBatches:
                 request[1] = exc
             else:
                 if user is not None:
-                    accepted[token] = user
+                    accepted[key] = (token, user)

@@ -24,7 +24,7 @@ from ._errors import (
 from ._requirements import _names, check_user
 from ._settings import CognitoSettings
 from ._user import CognitoUser
-from ._verifier import TokenVerifier
+from ._verifier import _BEARER, TokenVerifier
 
 __all__ = [
     "CognitoAuthMiddleware",
@@ -203,7 +203,9 @@ class CognitoAuthMiddleware:
                 token = self._token_of(scope, authorization)
                 if token is not None:
                     # A token sent otherwise is looked up too, still without a coroutine.
-                    user = self.verifier.cached_user(token) or await self._authenticate(token)
+                    if not _sent_as_bearer(authorization, token):
+                        user = self.verifier.cached_user(token)
+                    user = user or await self._authenticate(token)
                 elif not self._is_public(scope["path"]):
                     raise MissingTokenError()
             if user is not None:
@@ -294,6 +296,16 @@ class CognitoAuthMiddleware:
             return message
 
         return receive_and_warm_up
+
+
+def _sent_as_bearer(authorization: bytes | None, token: str) -> bool:
+    """Whether the header value `authorization` is exactly `Bearer <token>`: the form in which
+    `TokenVerifier._cached_user_of_header` has looked the token up already."""
+    return (
+        authorization is not None
+        and authorization.startswith(_BEARER)
+        and len(authorization) == len(_BEARER) + len(token)
+    )
 
 
 def _log_refusal(scope: Scope, exc: CognitoError, user: CognitoUser | None) -> None:

@@ -13,8 +13,6 @@ import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from cryptography.hazmat.primitives.hashes import SHA256
 
 from ._encoding import b64url_decode_fast, strict_json_object
 from ._errors import (
@@ -48,7 +46,8 @@ _CACHE_KEY_LENGTH = 32
 _BEARER = b"Bearer "
 
 _PADDING = PKCS1v15()
-_PREHASHED_SHA256 = Prehashed(SHA256())
+# The DER DigestInfo of a SHA-256 digest, before the digest itself (RFC 8017 §9.2, note 1).
+_SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 _KNOWN_HEADERS = 64
 # Checked by type wherever they appear. client_id and aud are also checked by value, each in
 # the token kind that carries it; aud is typed by RFC 7519 §4.1.3 even where Cognito omits it.
@@ -244,14 +243,17 @@ class TokenVerifier:
 
         if len(signature) != (key.key_size + 7) // 8:
             raise InvalidSignatureError(kid)
-        # hashlib computes the SHA-256 of the signing input for less than cryptography's
-        # per-call digest set-up; the padding check and the comparison stay OpenSSL's (a
-        # PKCS#1 v1.5 verify of a precomputed digest). The parts are ASCII by now.
-        digest = sha256(signing_text.encode("ascii")).digest()
+        # RSASSA-PKCS1-v1_5 verification, RFC 8017 §8.2.2. OpenSSL applies RSAVP1 and checks
+        # the padding (00 01 FF..FF 00) of the encoded message; the rest of it, T, must then
+        # equal the DER DigestInfo of the SHA-256 of the signing input: compared whole, never
+        # parsed, the RFC's "encode and compare". Spelled out instead of key.verify(), this
+        # spares cryptography's set-up of a digest per call. The parts are ASCII by now.
         try:
-            key.verify(signature, digest, _PADDING, _PREHASHED_SHA256)
+            encoded = key.recover_data_from_signature(signature, _PADDING, None)
         except InvalidSignature:
             raise InvalidSignatureError(kid) from None
+        if encoded != _SHA256_DIGEST_INFO + sha256(signing_text.encode("ascii")).digest():
+            raise InvalidSignatureError(kid)
         if known_kid is None and len(self._known_headers) < _KNOWN_HEADERS:
             # Only headers of tokens whose signature verified get here, so the memo cannot be
             # filled by an attacker; it saves decoding the same few headers on every request.
@@ -344,10 +346,14 @@ class TokenVerifier:
 
         A client sends its token the same way each time, so a reused token is answered with
         one comparison, before the header is parsed, decoded as text or hashed in full. Any
-        other form of the header is parsed by the caller and given to `cached_user`.
+        other form of the header is parsed by the caller and given to `cached_user`; the token
+        of a header in this form, missed here, is not in the cache either.
         """
-        if self._checks_every_use or self._cache_generation != self.jwks.generation:
+        if self._checks_every_use:
             return None  # cached_user() says why
+        if self._cache_generation != self.jwks.generation:
+            self._drop_cache()
+            return None
         key = authorization[-_CACHE_KEY_LENGTH:].decode("latin-1")
         entry = self._cache.get(key)
         if entry is None or entry.authorization != authorization or not self._is_live(key, entry):
@@ -358,14 +364,18 @@ class TokenVerifier:
     def _fresh_entry(self, token: str) -> _Entry | None:
         """The cache entry of `token` if it is still valid (and mark it recently used)."""
         if self._cache_generation != self.jwks.generation:
-            self._cache.clear()  # the key set changed: verify every token again
-            self._cache_generation = self.jwks.generation
+            self._drop_cache()
             return None
         key = token[-_CACHE_KEY_LENGTH:]
         entry = self._cache.get(key)
         if entry is None or not entry.holds(token) or not self._is_live(key, entry):
             return None
         return entry
+
+    def _drop_cache(self) -> None:
+        """Forget every cached token: the key set changed, so each is verified again."""
+        self._cache.clear()
+        self._cache_generation = self.jwks.generation
 
     def _is_live(self, key: str, entry: _Entry) -> bool:
         """Whether `entry` has not expired; if so, mark it recently used, else drop it."""

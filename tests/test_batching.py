@@ -47,7 +47,8 @@ async def test_concurrent_requests_get_their_own_answers_from_one_batch(
     app = CognitoAuthMiddleware(echo_user, settings=issuer.settings())
     valid = {f"user{n}": issuer.access_token(f"user{n}") for n in range(12)}
     head, payload, _ = valid["user0"].split(".")
-    forged = f"{head}.{payload}.{valid['user1'].split('.')[2]}"  # another token's signature
+    # user1's signature, so it ends as user1's token does: the batch must not take it for it
+    forged = f"{head}.{payload}.{valid['user1'].split('.')[2]}"
     cases: list[tuple[str, int, str]] = [(t, 200, name) for name, t in valid.items()]
     cases += [
         (valid["user3"], 200, "user3"),  # the same token twice in one batch

@@ -20,7 +20,9 @@ from cognito_asgi import (
     CognitoError,
     CognitoSettings,
     CognitoUser,
+    JWKSCache,
     TokenVerifier,
+    parse_jwks,
 )
 from cognito_asgi.testing import LocalIssuer
 
@@ -139,13 +141,30 @@ async def test_a_reused_token_is_answered_from_the_cache_in_any_header_form(
     forms = [
         bearer(token),
         bearer(token),
+        [("Authorization", f"bearer {token}")],
         [("Authorization", f"bearer  {token} ")],
         [("Cookie", f"session={token}")],
     ]
     for headers in forms:
         response = await call(app, headers=headers)
         assert response.json()["username"] == "hal"
-    assert (stats.cache_misses, stats.cache_hits, stats.accepted) == (1, 3, 4)
+    assert (stats.cache_misses, stats.cache_hits, stats.accepted) == (1, 4, 5)
+
+
+async def test_the_cache_answers_again_after_the_key_set_changes(issuer: LocalIssuer) -> None:
+    """A change of the key set empties the cache at the next request, whatever form its
+    header has; the tokens verified after it are answered from the cache again."""
+    jwks = JWKSCache(None, preloaded=issuer.jwks_json())
+    app = make_app(issuer.settings(), verifier=TokenVerifier(issuer.settings(), jwks=jwks))
+    stats = app.verifier.stats
+    token = issuer.access_token("ivy")
+    for _ in range(2):
+        assert (await call(app, headers=bearer(token))).status_code == 200
+    issuer.add_key()  # the token's key stays in the set
+    jwks._install(parse_jwks(issuer.jwks_json().encode()))
+    for _ in range(3):
+        assert (await call(app, headers=bearer(token))).status_code == 200
+    assert (stats.cache_misses, stats.cache_hits) == (2, 3)
 
 
 def _forgeries(token: str, other: str) -> dict[str, str]:

@@ -6,9 +6,11 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from hashlib import sha1, sha256, sha384
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from joserfc import jws
 
 from cognito_asgi import (
@@ -285,6 +287,67 @@ async def test_groups_scopes_and_custom_check(issuer: LocalIssuer) -> None:
     await checked.verify(issuer.access_token("bob"))
     with pytest.raises(ClaimError):
         await checked.verify(issuer.access_token("eve"))
+
+
+# DER DigestInfo prefixes (RFC 8017 §9.2 note 1) and a spelling some verifiers also accept.
+_SHA256_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+_SHA256_INFO_NO_NULL = bytes.fromhex("302f300b06096086480165030402010420")
+_SHA384_INFO = bytes.fromhex("3041300d060960864801650304020205000430")
+_SHA1_INFO = bytes.fromhex("3021300906052b0e03021a05000414")
+
+
+def signed_encoding(issuer: LocalIssuer, signing_input: str, encoded: bytes) -> str:
+    """The token whose signature is the RSA signature primitive (RFC 8017 §5.2.1) applied to
+    `encoded` as it is: any encoded message, well-formed or not, signed by the pool's key."""
+    private = issuer.key.private_key
+    assert isinstance(private, RSAPrivateKey)
+    numbers = private.private_numbers()
+    modulus = numbers.public_numbers.n
+    signature = pow(int.from_bytes(encoded, "big"), numbers.d, modulus)
+    return f"{signing_input}.{b64(signature.to_bytes(256, 'big'))}"
+
+
+def pkcs1(t: bytes, *, block_type: bytes = b"\x01", filler: bytes = b"\xff") -> bytes:
+    """EMSA-PKCS1-v1_5 (RFC 8017 §9.2) of the DER `t`, for a 2048-bit key."""
+    return b"\x00" + block_type + filler * (256 - 3 - len(t)) + b"\x00" + t
+
+
+def _d256(data: bytes) -> bytes:
+    return sha256(data).digest()
+
+
+# Each from the signing input to an encoded message that is not its RS256 encoding.
+ENCODINGS: dict[str, Callable[[bytes], bytes]] = {
+    "sha384-digest-info": lambda data: pkcs1(_SHA384_INFO + sha384(data).digest()),
+    "sha1-digest-info": lambda data: pkcs1(_SHA1_INFO + sha1(data).digest()),  # noqa: S324
+    "digest-info-without-null": lambda data: pkcs1(_SHA256_INFO_NO_NULL + _d256(data)),
+    "bare-digest": lambda data: pkcs1(_d256(data)),
+    "trailing-byte": lambda data: pkcs1(_SHA256_INFO + _d256(data) + b"\x00"),
+    "block-type-2": lambda data: pkcs1(_SHA256_INFO + _d256(data), block_type=b"\x02"),
+    "filler-not-ff": lambda data: pkcs1(_SHA256_INFO + _d256(data), filler=b"\xfe"),
+    "digest-of-other-text": lambda data: pkcs1(_SHA256_INFO + _d256(data + b" ")),
+}
+
+
+async def test_the_raw_signature_helper_signs_the_genuine_encoding(issuer: LocalIssuer) -> None:
+    verifier = TokenVerifier(issuer.settings(token_cache_size=0))
+    signing_input = issuer.access_token().rpartition(".")[0]
+    encoded = pkcs1(_SHA256_INFO + _d256(signing_input.encode()))
+    assert (await verifier.verify(signed_encoding(issuer, signing_input, encoded)))["sub"]
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+async def test_a_signature_over_another_encoding_is_refused(
+    issuer: LocalIssuer, encoding: str
+) -> None:
+    """Only the exact EMSA-PKCS1-v1_5 encoding of the SHA-256 digest verifies: the pool's own
+    key signing any other encoded message does not make a token (RFC 8017 §8.2.2)."""
+    verifier = TokenVerifier(issuer.settings(token_cache_size=0))
+    signing_input = issuer.access_token().rpartition(".")[0]
+    encoded = ENCODINGS[encoding](signing_input.encode())
+    forged = signed_encoding(issuer, signing_input, encoded)
+    with pytest.raises(InvalidSignatureError):
+        await verifier.verify(forged)
 
 
 class Clock:
