@@ -19,7 +19,8 @@ Every app answers the same request (GET / with a bearer token) with a short plai
 All servers are started first; then rounds of wrk runs interleave the variants, and each
 variant's best round counts (on a shared machine, the other rounds are the disturbed ones).
 Prints req/s, the ratio to the matching bare app, the server's CPU time per request (the
-lowest of the rounds; Linux only), and the targets. Run from the repository root:
+lowest of the rounds; Linux only), the targets, and how many new tokens the middleware's
+verification batches held on average. Run from the repository root:
 
     .venv/bin/python benchmarks/bench_http.py            # about 3 minutes
     .venv/bin/python benchmarks/bench_http.py --rounds 5 --duration 5 --only starlette
@@ -184,7 +185,14 @@ def build_app(kind: str) -> Any:
         if not protected:
             return JSONResponse({})
         counts = protected[0].verifier.stats
-        return JSONResponse({"hits": counts.cache_hits, "misses": counts.cache_misses})
+        return JSONResponse(
+            {
+                "hits": counts.cache_hits,
+                "misses": counts.cache_misses,
+                "batches": counts.verification_batches,
+                "batched": counts.batched_requests,
+            }
+        )
 
     def protect(app: Any) -> CognitoAuthMiddleware:
         protected.append(CognitoAuthMiddleware(app, public_paths=["/health", "/stats"]))
@@ -284,6 +292,7 @@ class Result:
     cpu_us: float | None  # the server's CPU time per request, the lowest of the rounds
     hits: int | None
     misses: int | None
+    batch_size: float | None  # requests per verification batch, on average
 
 
 class Server:
@@ -403,6 +412,7 @@ class Bench:
         self.cpu_per_request: list[float] = []
         self.hits: int | None = None
         self.misses: int | None = None
+        self.batches = self.batched = 0
         self.server = Server(variant.app, env)
 
     def fill(self, args: argparse.Namespace, cache_size: int) -> None:
@@ -439,6 +449,8 @@ class Bench:
         if after:
             self.hits = (self.hits or 0) + after["hits"] - before["hits"]
             self.misses = (self.misses or 0) + after["misses"] - before["misses"]
+            self.batches += after["batches"] - before["batches"]
+            self.batched += after["batched"] - before["batched"]
 
     def result(self) -> Result:
         # The best round: on a shared machine the others are the ones something else slowed.
@@ -446,7 +458,8 @@ class Bench:
         requests = sum(n for _, n, _ in self.runs)
         bad = sum(b for _, _, b in self.runs)
         cpu = min(self.cpu_per_request) * 1e6 if self.cpu_per_request else None
-        return Result(self.variant, rps, requests, bad, cpu, self.hits, self.misses)
+        batch_size = self.batched / self.batches if self.batches else None
+        return Result(self.variant, rps, requests, bad, cpu, self.hits, self.misses, batch_size)
 
 
 def report(results: list[Result], args: argparse.Namespace, skipped: list[str]) -> None:
@@ -519,6 +532,9 @@ def report(results: list[Result], args: argparse.Namespace, skipped: list[str]) 
         if ours in by_name and reference in by_name:
             share = by_name[ours].rps / by_name[reference].rps
             print(f"  ({label}, against {what}: {share:.2f}x)")
+    for r in results:
+        if r.batch_size is not None:
+            print(f"  ({r.variant.name}: {r.batch_size:.1f} new tokens per verification batch)")
     if any(r.bad for r in results):
         print("WARNING: some answers were not 2xx; the figures above are not comparable.")
 
