@@ -106,13 +106,10 @@ class _Entry:
         self.exp = exp
         self.user: CognitoUser | None = None
 
-    def holds(self, token: str) -> bool:
-        # isascii() reads a flag; a token that is not ASCII was never verified.
-        return (
-            len(_BEARER) + len(token) == len(self.authorization)
-            and token.isascii()
-            and self.authorization.endswith(token.encode("ascii"))
-        )
+    def holds(self, token: bytes) -> bool:
+        """Whether this is the entry of `token`, ASCII-encoded."""
+        held = self.authorization
+        return len(held) == len(_BEARER) + len(token) and held.endswith(token)
 
 
 class TokenVerifier:
@@ -175,8 +172,9 @@ class TokenVerifier:
         )
         self._clock = clock
         self._cache_size = settings.token_cache_size
-        # Entries by their token's last _CACHE_KEY_LENGTH characters, least recently used first.
-        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        # Entries by their token's last _CACHE_KEY_LENGTH characters (ASCII bytes, as a header
+        # brings them), least recently used first.
+        self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
         self._cache_generation = jwks.generation
         # Hashes of the tokens a full cache turned away, lately: see _admits().
         self._turned_away: set[int] = set()
@@ -273,7 +271,7 @@ class TokenVerifier:
     def _remember(self, token: str, claims: Claims, exp: float) -> _Entry | None:
         """Cache a verified token until its exp, evicting the least recently used."""
         if self._cache_size and exp > self._clock():
-            key = token[-_CACHE_KEY_LENGTH:]
+            key = token[-_CACHE_KEY_LENGTH:].encode("ascii")  # verified, so ASCII
             if len(self._cache) >= self._cache_size and not self._admits(key):
                 return None
             entry = self._cache[key] = _Entry(token, claims, exp)
@@ -282,7 +280,7 @@ class TokenVerifier:
             return entry
         return None
 
-    def _admits(self, key: str) -> bool:
+    def _admits(self, key: bytes) -> bool:
         """Whether a full cache takes in the token of cache key `key`, evicting its least
         recently used entry: only on the token's second verification lately.
 
@@ -354,7 +352,7 @@ class TokenVerifier:
         if self._cache_generation != self.jwks.generation:
             self._drop_cache()
             return None
-        key = authorization[-_CACHE_KEY_LENGTH:].decode("latin-1")
+        key = authorization[-_CACHE_KEY_LENGTH:]
         entry = self._cache.get(key)
         if entry is None or entry.authorization != authorization or not self._is_live(key, entry):
             return None
@@ -366,9 +364,12 @@ class TokenVerifier:
         if self._cache_generation != self.jwks.generation:
             self._drop_cache()
             return None
-        key = token[-_CACHE_KEY_LENGTH:]
+        if not token.isascii():
+            return None  # isascii() reads a flag; a token that is not ASCII was never verified
+        data = token.encode("ascii")
+        key = data[-_CACHE_KEY_LENGTH:]
         entry = self._cache.get(key)
-        if entry is None or not entry.holds(token) or not self._is_live(key, entry):
+        if entry is None or not entry.holds(data) or not self._is_live(key, entry):
             return None
         return entry
 
@@ -377,7 +378,7 @@ class TokenVerifier:
         self._cache.clear()
         self._cache_generation = self.jwks.generation
 
-    def _is_live(self, key: str, entry: _Entry) -> bool:
+    def _is_live(self, key: bytes, entry: _Entry) -> bool:
         """Whether `entry` has not expired; if so, mark it recently used, else drop it."""
         if self._clock() >= entry.exp:
             del self._cache[key]
@@ -391,7 +392,7 @@ class TokenVerifier:
         if user is not None:
             return user
         claims = await self.verify(token)
-        entry = self._cache.get(token[-_CACHE_KEY_LENGTH:])
+        entry = self._cache.get(token[-_CACHE_KEY_LENGTH:].encode("ascii"))
         if entry is None or entry.claims is not claims:
             return CognitoUser.from_claims(claims)
         return self._user_of(entry)

@@ -191,9 +191,13 @@ async def test_a_header_that_only_ends_like_a_cached_token_is_verified_in_full(
     token = issuer.access_token("ida")
     assert (await call(app, headers=bearer(token))).status_code == 200
     for name, value in _forgeries(token, issuer.access_token("mallory")).items():
-        response = await call(app, headers=[("Authorization", value)])
-        assert response.status_code == 401, name
-        assert "ida" not in response.text, name
+        forms = [value]
+        if value.startswith("Bearer "):  # also in a form the cache is looked up by the token
+            forms.append(f"bearer  {value.removeprefix('Bearer ')} ")
+        for form in forms:
+            response = await call(app, headers=[("Authorization", form)])
+            assert response.status_code == 401, (name, form[:8])
+            assert "ida" not in response.text, name
     assert app.verifier.stats.cache_hits == 0
     assert (await call(app, headers=bearer(token))).json()["username"] == "ida"
 

@@ -381,6 +381,28 @@ async def test_cache_is_bounded_and_keyed_by_the_exact_token(issuer: LocalIssuer
         await verifier.verify(tokens[-1] + "=")
 
 
+async def test_a_token_that_only_ends_like_a_cached_one_is_verified_in_full(
+    issuer: LocalIssuer,
+) -> None:
+    """The cache finds entries by a token's last characters but answers only the exact token."""
+    verifier = TokenVerifier(issuer.settings())
+    token = issuer.access_token("ida")
+    await verifier.verify(token)
+    signature = token.rpartition(".")[2]
+    changed = "A" if token[-40] != "A" else "B"  # in the signature, before the last 32
+    lookalikes = [
+        f"{issuer.access_token('mallory').rpartition('.')[0]}.{signature}",
+        f"x{token}",
+        f"{token[:-40]}{changed}{token[-39:]}",
+    ]
+    for lookalike in lookalikes:
+        assert verifier.cached_user(lookalike) is None
+        with pytest.raises(TokenError):
+            await verifier.verify(lookalike)
+    assert verifier.stats.cache_hits == 0
+    assert verifier.cached_user(token) is not None
+
+
 async def test_a_full_cache_takes_a_new_token_in_on_its_second_verification(
     issuer: LocalIssuer,
 ) -> None:
