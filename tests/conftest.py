@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from starlette.types import Message, Scope
 
-from cognito_asgi import TokenVerifier
+from cognito_asgi import ClaimError, Claims, TokenVerifier
 from cognito_asgi.testing import LocalIssuer
 
 if TYPE_CHECKING:
@@ -165,3 +165,15 @@ async def call_asgi(app: Any, scope: Scope) -> tuple[int, dict[str, str], bytes]
 def cached_tokens(verifier: TokenVerifier) -> list[str]:
     """The tokens in `verifier`'s cache, least recently used first."""
     return [entry.authorization.decode()[len("Bearer ") :] for entry in verifier._cache.values()]
+
+
+def deny_list(claim: str, reason: str) -> tuple[set[str], Callable[[Claims], None]]:
+    """A custom_check that refuses, with `reason`, the tokens whose `claim` is in the set it
+    comes with (empty at first)."""
+    denied: set[str] = set()
+
+    def check(claims: Claims) -> None:
+        if claims[claim] in denied:
+            raise ClaimError(claim, reason)
+
+    return denied, check

@@ -15,7 +15,6 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from cognito_asgi import (
-    ClaimError,
     CognitoAuthMiddleware,
     CognitoError,
     CognitoSettings,
@@ -25,6 +24,7 @@ from cognito_asgi import (
     parse_jwks,
 )
 from cognito_asgi.testing import LocalIssuer
+from tests.conftest import deny_list
 
 
 async def whoami(request: Request) -> JSONResponse:
@@ -221,12 +221,7 @@ async def test_a_cached_token_is_refused_once_it_expires(issuer: LocalIssuer) ->
 
 async def test_a_check_on_every_use_runs_for_a_reused_header(issuer: LocalIssuer) -> None:
     """With a custom_check, a cached token's request still awaits the check every time."""
-    refused: set[str] = set()
-
-    def not_refused(claims: Any) -> None:
-        if claims["username"] in refused:
-            raise ClaimError("username", "the user is barred")
-
+    refused, not_refused = deny_list("username", "the user is barred")
     verifier = TokenVerifier(issuer.settings(), custom_check=not_refused)
     app = make_app(issuer.settings(), verifier=verifier)
     token = issuer.access_token("jon")

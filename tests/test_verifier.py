@@ -26,7 +26,7 @@ from cognito_asgi import (
     UnsupportedHeaderError,
 )
 from cognito_asgi.testing import REMOVE, LocalIssuer
-from tests.conftest import cached_tokens
+from tests.conftest import cached_tokens, deny_list
 
 
 def b64(data: bytes) -> str:
@@ -459,12 +459,7 @@ async def test_cache_is_dropped_when_the_key_set_changes(issuer: LocalIssuer) ->
 
 async def test_custom_check_runs_on_cached_tokens_too(issuer: LocalIssuer) -> None:
     """A custom check (say, a deny list) is consulted on every use, not only the first."""
-    denied: set[str] = set()
-
-    def not_denied(claims: Any) -> None:
-        if claims["jti"] in denied:
-            raise ClaimError("jti", "the token was revoked")
-
+    denied, not_denied = deny_list("jti", "the token was revoked")
     verifier = TokenVerifier(issuer.settings(), custom_check=not_denied)
     token = issuer.access_token()
     claims = await verifier.verify(token)
