@@ -150,11 +150,13 @@ def hand_written(app: ASGIApp) -> ASGIApp:
 
 def minimal_caching(app: ASGIApp) -> ASGIApp:
     """The least a middleware that caches its users does for a reused token: find the
-    Authorization header, look its user up in a dict, set `user` and `auth` in the scope, call
-    the app. A new header is verified by a TokenVerifier once; nothing is ever evicted. The
-    reference for what the reuse rows can reach on the machine at hand."""
+    Authorization header, look its user up in a dict, set `user` and `auth` (one credentials
+    object for every request, as cognito-asgi shares them) in the scope, call the app. A new
+    header is verified by a TokenVerifier once; nothing is ever evicted. The reference for what
+    the reuse rows can reach on the machine at hand."""
     verifier = TokenVerifier(CognitoSettings.from_env())
     users: dict[bytes, SimpleUser] = {}
+    credentials = AuthCredentials(["authenticated"])
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in ("/health", "/stats"):
@@ -171,7 +173,7 @@ def minimal_caching(app: ASGIApp) -> ASGIApp:
                     return
                 user = users[header] = SimpleUser(verified.username)
             scope["user"] = user
-            scope["auth"] = AuthCredentials(["authenticated"])
+            scope["auth"] = credentials
         await app(scope, receive, send)
 
     return middleware

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -21,6 +22,7 @@ from cognito_asgi import (
     CognitoUser,
     JWKSCache,
     TokenVerifier,
+    _middleware,
     parse_jwks,
 )
 from cognito_asgi.testing import LocalIssuer
@@ -67,6 +69,90 @@ async def test_valid_token_reaches_the_app_with_user_and_scopes(issuer: LocalIss
         "scopes": ["authenticated", "aws.cognito.signin.user.admin"],
         "record": None,
     }
+
+
+def scope_recorder(seen: list[Scope]) -> Any:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope)
+        await JSONResponse({})(scope, receive, send)
+
+    return app
+
+
+async def test_requests_with_the_same_scopes_share_one_read_only_credentials(
+    issuer: LocalIssuer,
+) -> None:
+    """scope["auth"] is one object per set of scopes, whoever the user, and nobody can change it:
+    its scopes are a tuple and its attributes cannot be set or deleted."""
+    seen: list[Scope] = []
+    app = CognitoAuthMiddleware(scope_recorder(seen), settings=issuer.settings())
+    tokens = [
+        issuer.access_token("ann", scopes=["read"]),
+        issuer.access_token("bob", scopes=["read"]),
+        issuer.access_token("ann", scopes=["read", "write"]),
+        issuer.access_token("ann", scopes=["read"]),
+    ]
+    for token in tokens:
+        assert (await call(app, headers=bearer(token))).status_code == 200
+    auths = [scope["auth"] for scope in seen]
+    assert [auth.scopes for auth in auths] == [
+        ("authenticated", "read"),
+        ("authenticated", "read"),
+        ("authenticated", "read", "write"),
+        ("authenticated", "read"),
+    ]
+    assert auths[0] is auths[1] is auths[3]
+    assert auths[2] is not auths[0]
+    assert all(isinstance(auth, AuthCredentials) for auth in auths)
+    with pytest.raises(AttributeError):
+        auths[0].scopes.append("admin")
+    with pytest.raises(AttributeError, match="read-only"):
+        auths[0].scopes = ["authenticated", "admin"]
+    with pytest.raises(AttributeError, match="read-only"):
+        del auths[0].scopes
+    assert auths[1].scopes == ("authenticated", "read")
+
+
+async def test_credentials_past_the_shared_scope_sets_are_built_per_request(
+    issuer: LocalIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond _SHARED_SCOPE_SETS distinct scope sets a request gets credentials of its own,
+    still read-only and right, and the table of shared ones grows no further."""
+    monkeypatch.setattr(_middleware, "_SHARED_SCOPE_SETS", 2)
+    seen: list[Scope] = []
+    app = CognitoAuthMiddleware(scope_recorder(seen), settings=issuer.settings())
+    for name in ("a", "b", "c", "c"):
+        token = issuer.access_token(scopes=[name])
+        assert (await call(app, headers=bearer(token))).status_code == 200
+    assert [scope["auth"].scopes for scope in seen] == [
+        ("authenticated", name) for name in ("a", "b", "c", "c")
+    ]
+    assert seen[2]["auth"] is not seen[3]["auth"]
+    assert len(app._credentials) == 2
+    with pytest.raises(AttributeError, match="read-only"):
+        seen[2]["auth"].scopes = []
+
+
+async def test_anonymous_requests_share_a_read_only_user(issuer: LocalIssuer) -> None:
+    """On a public path, requests without a token get the same anonymous user and empty
+    credentials, which no request can change."""
+    seen: list[Scope] = []
+    app = CognitoAuthMiddleware(
+        scope_recorder(seen), settings=issuer.settings(), public_paths=["/"]
+    )
+    await call(app)
+    await call(app, headers=bearer("not-a-token"))
+    first, second = seen
+    anonymous: Any = first["user"]
+    with pytest.raises(AttributeError, match="read-only"):
+        anonymous.is_admin = True
+    assert anonymous is second["user"]
+    assert isinstance(anonymous, UnauthenticatedUser)
+    assert not anonymous.is_authenticated
+    assert first["auth"] is second["auth"]
+    assert first["auth"].scopes == ()
+    with pytest.raises(AttributeError, match="read-only"):
+        first["auth"].scopes = ["authenticated"]
 
 
 async def test_missing_token_is_401_without_error_code(issuer: LocalIssuer) -> None:
