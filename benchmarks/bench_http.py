@@ -16,9 +16,10 @@ minted here by a LocalIssuer (keys preloaded, no network). Variants:
   FastAPI behind the minimal caching middleware.
 
 Every app answers the same request (GET / with a bearer token) with a short plain-text body.
-Rounds interleave the variants; in each round every variant is served by a newly started
-process, warmed up before its measured run, and each variant's best round counts (on a shared
-machine the others are the disturbed ones, or ran in a slower process: see `Bench`).
+All servers, two per variant taking turns (see `Bench`), are started and warmed up first; then
+rounds of wrk runs interleave the variants, in an order that turns each round, and each
+variant's best round counts (on a shared machine the others are the disturbed ones, or ran in
+a slower process).
 Prints req/s, the ratio to the matching bare app, the server's CPU time per request (the
 lowest of the rounds; Linux only), the targets, and how many new tokens the middleware's
 verification batches held on average. Run from the repository root:
@@ -404,12 +405,13 @@ def mint(issuer: LocalIssuer, count: int, prefix: str) -> list[str]:
 
 
 class Bench:
-    """One variant measured over several rounds, each in a server process of its own.
+    """One variant, served by a few processes that take turns over the rounds.
 
     Identical servers differ by several per cent for as long as they run (measured: eight of
-    the same app, 38.1 to 41.6 µs of CPU a request at best, one in a few runs much slower), so a
-    process that happens to be slow would weigh on one variant for the whole run. Started anew
-    for every round, each variant has as many chances at a good process as at a quiet moment.
+    the same app, 38.1 to 41.6 µs of CPU a request at best, and now and then one much slower),
+    so one process per variant would let a slow one weigh on its variant for the whole run.
+    With `--processes` (2) of them each variant gets more than one chance at a good process;
+    each runs from the start, so every measured round sees a server in its steady state.
     """
 
     def __init__(self, variant: Variant, env: dict[str, str], files: dict[str, Path]) -> None:
@@ -417,61 +419,65 @@ class Bench:
         self.env = env
         self.files = files
         self.tokens = files[variant.tokens]
-        self.offset = 0
+        # Where each process is in each token file: a process must see the distinct tokens in
+        # an unbroken rotation, or it would take some of them into its cache (see fill()).
+        self.offsets: dict[tuple[Server, Path], int] = {}
         self.runs: list[tuple[float, int, int]] = []
         self.cpu_per_request: list[float] = []
         self.hits: int | None = None
         self.misses: int | None = None
         self.batches = self.batched = 0
-        self._server: Server | None = None
+        self.servers: list[Server] = []
 
-    @property
-    def server(self) -> Server:
-        assert self._server is not None, "outside a round"
-        return self._server
+    def start(self, args: argparse.Namespace, cache_size: int) -> None:
+        """Start the processes; fill each one's cache where the variant needs it, and warm it
+        up."""
+        for _ in range(args.processes):
+            server = Server(self.variant.app, self.env)
+            self.servers.append(server)
+            self.fill(server, args, cache_size)
+            self.run(server, args, args.warmup, record=False)
 
-    def round(self, args: argparse.Namespace, cache_size: int) -> None:
-        """Start a server, fill its cache where the variant needs it, warm it up, measure one
-        run, stop it."""
-        self._server = Server(self.variant.app, self.env)
-        try:
-            self.fill(args, cache_size)
-            self.run(args, args.warmup, record=False)
-            self.run(args, args.duration)
-        finally:
-            self.stop()
+    def measure(self, args: argparse.Namespace) -> None:
+        """One round, on the process whose turn it is."""
+        self.run(self.servers[len(self.runs) % len(self.servers)], args, args.duration)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        for server in self.servers:
+            server.stop()
+        self.servers = []
 
-    def fill(self, args: argparse.Namespace, cache_size: int) -> None:
+    def fill(self, server: Server, args: argparse.Namespace, cache_size: int) -> None:
         """Fill the server's verified-token cache with tokens not used again, before the
         distinct ones: a full cache takes a token in only on its second verification among
         its last `cache_size` refusals, which cycling through more than `cache_size` distinct
         tokens never gives. So no request of the rounds is a cache hit, and each costs what a
         new token costs a server whose cache is full, the steady state of such a load.
         """
-        if self.variant.tokens != "distinct" or not self.server.stats():
+        if self.variant.tokens != "distinct" or not server.stats():
             return  # nothing cached, or nothing to count with
-        rotation = self.tokens, self.offset
-        self.tokens, self.offset = self.files["fill"], 0
-        while self.server.stats()["misses"] < cache_size:
-            self.run(args, 1, record=False)
-        self.tokens, self.offset = rotation
+        rotation = self.tokens
+        self.tokens = self.files["fill"]
+        while server.stats()["misses"] < cache_size:
+            self.run(server, args, 1, record=False)
+        self.tokens = rotation
 
-    def run(self, args: argparse.Namespace, seconds: int, *, record: bool = True) -> None:
-        before = self.server.stats()
-        cpu_before = self.server.cpu_seconds()
+    def run(
+        self, server: Server, args: argparse.Namespace, seconds: int, *, record: bool = True
+    ) -> None:
+        place = server, self.tokens
+        before = server.stats()
+        cpu_before = server.cpu_seconds()
         rps, requests, bad = run_wrk(
-            self.server.url, self.files["lua"], self.tokens, self.offset, args, seconds
+            server.url, self.files["lua"], self.tokens, self.offsets.get(place, 0), args, seconds
         )
-        cpu_after = self.server.cpu_seconds()
-        after = self.server.stats()
+        cpu_after = server.cpu_seconds()
+        after = server.stats()
         # Continue the rotation a little past where this run stopped (wrk counts only the
         # answered requests).
-        self.offset = (self.offset + requests + 1_000) % line_count(self.tokens)
+        self.offsets[place] = (self.offsets.get(place, 0) + requests + 1_000) % line_count(
+            self.tokens
+        )
         if not record:
             return
         self.runs.append((rps, requests, bad))
@@ -580,6 +586,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=2, help="seconds per run (2)")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up (1)")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="server processes per variant, taking turns (2)"
+    )
     parser.add_argument("--rounds", type=int, default=6, help="rounds; the best counts (6)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
@@ -630,12 +639,17 @@ def main(argv: list[str] | None = None) -> int:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
         benches = [Bench(variant, env, files) for variant in variants]
         try:
+            for bench in benches:
+                print(f"starting and warming up {bench.variant.name} ...", flush=True)
+                bench.start(args, cache_size)
             # Rounds interleave the variants, so a disturbance of the machine spreads over all
-            # of them instead of falling on one.
+            # of them instead of falling on one; their order turns by one place each round, so
+            # that one recurring with the period of a round does not either.
             for round_ in range(args.rounds):
                 print(f"round {round_ + 1} of {args.rounds} ...", flush=True)
-                for bench in benches:
-                    bench.round(args, cache_size)
+                turn = round_ % len(benches)
+                for bench in benches[turn:] + benches[:turn]:
+                    bench.measure(args)
         finally:
             for bench in benches:
                 bench.stop()
