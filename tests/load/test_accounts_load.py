@@ -174,19 +174,34 @@ class AppServer:
 
 
 class StopAtCreate:
-    """A botocore `after-call` hook that stops the emulator inside the answer to the `count`-th
+    """botocore `after-call` hooks that stop the emulator inside the answer to the `count`-th
     successful AdminCreateUser: that user exists, and the next step of its sign-up meets a
-    stopped Cognito."""
+    stopped Cognito.
+
+    The stop waits until some sign-up has had its password made permanent
+    (AdminRespondToAuthChallenge), so that the run has accounts made before it as well; without
+    the wait, the first `count` creations can all come before any sign-up's next step."""
 
     def __init__(self, emulator: Emulator, count: int) -> None:
         self.emulator = emulator
         self.count = count
         self.created = 0
         self.username: str | None = None
+        self.confirmed = threading.Event()
         self.stopped = threading.Event()
         self.lock = threading.Lock()
 
-    def __call__(self, http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
+    def register(self, client: Any) -> None:
+        client.meta.events.register("after-call.cognito-idp.AdminCreateUser", self.after_create)
+        client.meta.events.register(
+            "after-call.cognito-idp.AdminRespondToAuthChallenge", self.after_confirm
+        )
+
+    def after_confirm(self, http_response: Any, **_: Any) -> None:
+        if http_response.status_code < 300:
+            self.confirmed.set()
+
+    def after_create(self, http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
         if http_response.status_code >= 300:
             return
         with self.lock:
@@ -194,6 +209,9 @@ class StopAtCreate:
             if self.created != self.count:
                 return
             self.username = parsed["User"]["Username"]
+        # The other sign-ups go on meanwhile, each in a worker thread of its own. Past the bound
+        # the emulator stops all the same, and the test finds no account made.
+        self.confirmed.wait(RUN_BOUND_SECONDS)
         self.emulator.stop()
         self.stopped.set()
 
@@ -304,7 +322,7 @@ async def test_sign_ups_with_the_emulator_stopped_mid_run_are_reconciled(
     assert len({a.key for a in tried[:FIRST_WAVE]}) > STOP_AFTER
     client = cognito_client(emulator.endpoint)
     stopper = StopAtCreate(emulator, STOP_AFTER)
-    client.meta.events.register("after-call.cognito-idp.AdminCreateUser", stopper)
+    stopper.register(client)
 
     async def stopped() -> None:
         await anyio.to_thread.run_sync(stopper.stopped.wait, RUN_BOUND_SECONDS)
