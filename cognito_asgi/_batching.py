@@ -10,7 +10,7 @@ from typing import Any
 
 from ._errors import CognitoError
 from ._user import CognitoUser
-from ._verifier import _CACHE_KEY_LENGTH, TokenVerifier
+from ._verifier import _CACHE_KEY, TokenVerifier
 
 __all__ = ["VerificationBatches"]
 
@@ -98,7 +98,7 @@ class VerificationBatches:
         accepted: dict[str, tuple[str, CognitoUser]] = {}
         for request in batch.requests:
             token = request[0]
-            key = token[-_CACHE_KEY_LENGTH:]
+            key = token[_CACHE_KEY]
             known = accepted.get(key)
             if known is not None and known[0] == token:
                 stats.cache_hits += 1

@@ -24,7 +24,7 @@ from ._errors import (
 from ._requirements import _names, check_user
 from ._settings import CognitoSettings
 from ._user import CognitoUser
-from ._verifier import _BEARER, TokenVerifier
+from ._verifier import _BEARER, TokenVerifier, _Entry
 
 __all__ = [
     "CognitoAuthMiddleware",
@@ -217,28 +217,54 @@ class CognitoAuthMiddleware:
         self.fetch_keys_at_startup = fetch_keys_at_startup
         # scope["auth"] by the token's scopes: see _SharedCredentials.
         self._credentials: dict[tuple[str, ...], AuthCredentials] = {}
+        self._stats = verifier.stats
+        # Whether a cache hit is the whole check, answered in __call__ itself: no groups or
+        # scopes to require, no record to load.
+        self._answers_hits = not self._requirements and user_loader is None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind not in ("http", "websocket"):
+        if kind != "http" and kind != "websocket":
             if kind == "lifespan" and self.fetch_keys_at_startup:
                 receive = self._warm_up_on_startup(receive)
             await self.app(scope, receive, send)
             return
-
+        authorization: bytes | None = None
+        repeated = False
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                repeated = authorization is not None
+                authorization = value
         user: CognitoUser | None = None
+        if authorization is not None and not repeated:
+            # A reused token sent as before is answered before the header is parsed.
+            entry = self.verifier._cached_entry_of_header(authorization)
+            if entry is not None:
+                user = entry.user
+                if self._answers_hits and user is not None:
+                    self._stats.accepted += 1
+                    scope["user"] = user
+                    scope["auth"] = entry.credentials or self._credentials_of_entry(entry, user)
+                    app = self.app  # a local: see TokenVerifier._cached_entry_of_header
+                    await app(scope, receive, send)
+                    return
+        await self._call_checked(scope, receive, send, authorization, repeated, user)
+
+    async def _call_checked(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        authorization: bytes | None,
+        repeated: bool,
+        user: CognitoUser | None,
+    ) -> None:
+        """`__call__` for every request but a cache hit with nothing more to check: `user` is
+        the cached user of the request's only Authorization header value `authorization`, if
+        any; `repeated`, whether the request has more than one such header."""
         try:
-            authorization: bytes | None = None
-            for name, value in scope["headers"]:
-                if name == b"authorization":
-                    if authorization is not None:
-                        raise InvalidRequestError(
-                            "the request has more than one Authorization header"
-                        )
-                    authorization = value
-            if authorization is not None:
-                # A reused token sent as before is answered before the header is parsed.
-                user = self.verifier._cached_user_of_header(authorization)
+            if repeated:
+                raise InvalidRequestError("the request has more than one Authorization header")
             if user is None:
                 token = self._token_of(scope, authorization)
                 if token is not None:
@@ -257,7 +283,7 @@ class CognitoAuthMiddleware:
             # Whether the path is public matters only now: an accepted token is accepted
             # everywhere.
             if not self._is_public(scope["path"]):
-                self.verifier.stats.refused[exc.code] += 1
+                self._stats.refused[exc.code] += 1
                 _log_refusal(scope, exc, user)
                 await self.on_error(scope, exc)(scope, receive, send)
                 return
@@ -266,10 +292,16 @@ class CognitoAuthMiddleware:
             scope["user"] = _ANONYMOUS
             scope["auth"] = _NO_CREDENTIALS
         else:
-            self.verifier.stats.accepted += 1
+            self._stats.accepted += 1
             scope["user"] = user
             scope["auth"] = self._credentials.get(user.scopes) or self._credentials_of(user)
         await self.app(scope, receive, send)
+
+    def _credentials_of_entry(self, entry: _Entry, user: CognitoUser) -> object:
+        """The shared credentials of cached `entry`'s `user`, kept in the entry for its next
+        hits."""
+        entry.credentials = self._credentials.get(user.scopes) or self._credentials_of(user)
+        return entry.credentials
 
     def _credentials_of(self, user: CognitoUser) -> AuthCredentials:
         """The shared credentials of `user`'s scopes, made on their first use."""
@@ -347,7 +379,7 @@ class CognitoAuthMiddleware:
 
 def _sent_as_bearer(authorization: bytes | None, token: str) -> bool:
     """Whether the header value `authorization` is exactly `Bearer <token>`: the form in which
-    `TokenVerifier._cached_user_of_header` has looked the token up already."""
+    `TokenVerifier._cached_entry_of_header` has looked the token up already."""
     return (
         authorization is not None
         and authorization.startswith(_BEARER)

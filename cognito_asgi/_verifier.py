@@ -43,7 +43,11 @@ MAX_TOKEN_LENGTH = 16 * 1024
 #: characters at 2048 bits) for every token held, so distinct in practice. An index only: an entry
 #: answers a token that equals the one it holds.
 _CACHE_KEY_LENGTH = 32
+_CACHE_KEY = slice(-_CACHE_KEY_LENGTH, None)
 _BEARER = b"Bearer "
+#: Times at least this far out (285 million years) are held as never expiring: a float holds
+#: every integer below it exactly, and a larger one might not convert at all.
+_FLOAT_TIMES = 2**53
 
 _PADDING = PKCS1v15()
 # The DER DigestInfo of a SHA-256 digest, before the digest itself (RFC 8017 §9.2, note 1).
@@ -98,13 +102,17 @@ class _Entry:
     (ASCII bytes), so that a request's header is matched without being parsed or decoded.
     """
 
-    __slots__ = ("authorization", "claims", "exp", "user")
+    __slots__ = ("authorization", "claims", "credentials", "exp", "user")
 
     def __init__(self, token: str, claims: Claims, exp: float) -> None:
         self.authorization = _BEARER + token.encode("ascii")
         self.claims = claims
-        self.exp = exp
+        # A float, as the clock reads: comparing an int with a float takes the slow path.
+        self.exp = float(exp) if exp < _FLOAT_TIMES else math.inf
         self.user: CognitoUser | None = None
+        #: What CognitoAuthMiddleware puts in `scope["auth"]` for this token, once it has: a
+        #: cache hit then needs no look-up of its own.
+        self.credentials: object = None
 
     def holds(self, token: bytes) -> bool:
         """Whether this is the entry of `token`, ASCII-encoded."""
@@ -175,6 +183,10 @@ class TokenVerifier:
         # Entries by their token's last _CACHE_KEY_LENGTH characters (ASCII bytes, as a header
         # brings them), least recently used first.
         self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
+        # For _cached_entry_of_header, which calls them through locals: `self._cache.get(...)`
+        # takes an unspecialised method look-up on every call.
+        self._cache_get = self._cache.get
+        self._cache_move_to_end = self._cache.move_to_end
         self._cache_generation = jwks.generation
         # Hashes of the tokens a full cache turned away, lately: see _admits().
         self._turned_away: set[int] = set()
@@ -271,7 +283,7 @@ class TokenVerifier:
     def _remember(self, token: str, claims: Claims, exp: float) -> _Entry | None:
         """Cache a verified token until its exp, evicting the least recently used."""
         if self._cache_size and exp > self._clock():
-            key = token[-_CACHE_KEY_LENGTH:].encode("ascii")  # verified, so ASCII
+            key = token[_CACHE_KEY].encode("ascii")  # verified, so ASCII
             if len(self._cache) >= self._cache_size and not self._admits(key):
                 return None
             entry = self._cache[key] = _Entry(token, claims, exp)
@@ -338,26 +350,36 @@ class TokenVerifier:
         self.stats.cache_hits += 1
         return entry.user or self._user_of(entry)
 
-    def _cached_user_of_header(self, authorization: bytes) -> CognitoUser | None:
-        """`cached_user` for a request's Authorization header value, read as it came: the user
-        when it is exactly `Bearer <token>` of a cached valid token, else None.
+    def _cached_entry_of_header(self, authorization: bytes) -> _Entry | None:
+        """The cache entry, its user built, of the token of a request's Authorization header
+        value read as it came, when that is exactly `Bearer <token>` of a cached valid token;
+        else None. A hit is counted and marks the entry recently used.
 
         A client sends its token the same way each time, so a reused token is answered with
         one comparison, before the header is parsed, decoded as text or hashed in full. Any
         other form of the header is parsed by the caller and given to `cached_user`; the token
         of a header in this form, missed here, is not in the cache either.
         """
-        if self._checks_every_use:
-            return None  # cached_user() says why
+        # On the path of every reused token, so written to run few and specialised bytecodes:
+        # attributes called through locals, a slice built once.
+        key = authorization[_CACHE_KEY]
+        lookup = self._cache_get
+        entry = lookup(key)
+        if entry is None or entry.authorization != authorization or self._checks_every_use:
+            return None  # not cached, or cached_user() says why
         if self._cache_generation != self.jwks.generation:
             self._drop_cache()
             return None
-        key = authorization[-_CACHE_KEY_LENGTH:]
-        entry = self._cache.get(key)
-        if entry is None or entry.authorization != authorization or not self._is_live(key, entry):
+        clock = self._clock
+        if clock() >= entry.exp:
+            del self._cache[key]
             return None
+        move_to_end = self._cache_move_to_end
+        move_to_end(key)
         self.stats.cache_hits += 1
-        return entry.user or self._user_of(entry)
+        if entry.user is None:
+            entry.user = CognitoUser.from_claims(entry.claims)
+        return entry
 
     def _fresh_entry(self, token: str) -> _Entry | None:
         """The cache entry of `token` if it is still valid (and mark it recently used)."""
@@ -367,7 +389,7 @@ class TokenVerifier:
         if not token.isascii():
             return None  # isascii() reads a flag; a token that is not ASCII was never verified
         data = token.encode("ascii")
-        key = data[-_CACHE_KEY_LENGTH:]
+        key = data[_CACHE_KEY]
         entry = self._cache.get(key)
         if entry is None or not entry.holds(data) or not self._is_live(key, entry):
             return None
@@ -392,7 +414,7 @@ class TokenVerifier:
         if user is not None:
             return user
         claims = await self.verify(token)
-        entry = self._cache.get(token[-_CACHE_KEY_LENGTH:].encode("ascii"))
+        entry = self._cache.get(token[_CACHE_KEY].encode("ascii"))
         if entry is None or entry.claims is not claims:
             return CognitoUser.from_claims(claims)
         return self._user_of(entry)

@@ -319,6 +319,40 @@ async def test_a_check_on_every_use_runs_for_a_reused_header(issuer: LocalIssuer
     assert verifier.stats.cache_hits == 1
 
 
+async def test_a_cached_token_still_meets_the_groups_and_gets_its_record(
+    issuer: LocalIssuer,
+) -> None:
+    """A cache hit spares the verification only: the required groups are checked and the user
+    loader runs on every request."""
+    loaded: list[str] = []
+
+    async def load(user: CognitoUser) -> dict[str, int]:
+        loaded.append(user.username)
+        return {"load": len(loaded)}
+
+    app = make_app(issuer.settings(), groups=["admins"], user_loader=load)
+    admin = issuer.access_token("kim", groups=["admins"])
+    other = issuer.access_token("lee")
+    for n in (1, 2):
+        assert (await call(app, headers=bearer(admin))).json()["record"] == {"load": n}
+        assert (await call(app, headers=bearer(other))).status_code == 403
+    assert app.verifier.stats.cache_hits == 2
+    assert loaded == ["kim", "kim"]
+
+
+@pytest.mark.parametrize("exp", [2**53 + 1, 10**400, 1e300], ids=["2**53+1", "10**400", "1e300"])
+async def test_a_token_expiring_past_float_precision_is_cached(
+    issuer: LocalIssuer, exp: float
+) -> None:
+    """An exp too far out for a float to hold exactly (or at all) is cached as never
+    expiring; not an error."""
+    app = make_app(issuer.settings())
+    token = issuer.access_token("max", exp=exp)
+    for _ in range(2):
+        assert (await call(app, headers=bearer(token))).status_code == 200
+    assert app.verifier.stats.cache_hits == 1
+
+
 async def test_public_paths_are_matched_on_segment_boundaries(issuer: LocalIssuer) -> None:
     """A public prefix covers itself and what is below it, not longer names."""
     app = make_app(issuer.settings(), public_paths=["/health", "/accounts/"])
