@@ -248,20 +248,8 @@ class CognitoAuthMiddleware:
                     app = self.app  # a local: see TokenVerifier._cached_entry_of_header
                     await app(scope, receive, send)
                     return
-        await self._call_checked(scope, receive, send, authorization, repeated, user)
-
-    async def _call_checked(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        authorization: bytes | None,
-        repeated: bool,
-        user: CognitoUser | None,
-    ) -> None:
-        """`__call__` for every request but a cache hit with nothing more to check: `user` is
-        the cached user of the request's only Authorization header value `authorization`, if
-        any; `repeated`, whether the request has more than one such header."""
+        # Every other request: a new token, a token sent otherwise, none, or a hit with groups,
+        # scopes or a record still to check.
         try:
             if repeated:
                 raise InvalidRequestError("the request has more than one Authorization header")
