@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_http import mint
+from bench_http import mint, uvicorn_flavour
 
 from cognito_asgi.testing import LocalIssuer
 
@@ -151,8 +151,8 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> No
     bare = results.get("starlette")
     print()
     print(
-        f"callgrind, {args.requests} requests one at a time after {args.warmup}, uvicorn 1 worker, "
-        f"Python {sys.version.split()[0]}; per request"
+        f"callgrind, {args.requests} requests one at a time after {args.warmup}, uvicorn 1 worker "
+        f"({uvicorn_flavour()}), Python {sys.version.split()[0]}; per request"
     )
     print()
     print("| app | instructions | x bare | more than bare | L1 misses | more than bare |")
@@ -175,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="requests counted (2000)")
     parser.add_argument("--warmup", type=int, default=2000, help="requests before (2000)")
-    parser.add_argument("--only", action="append", help="count the apps containing this text")
+    parser.add_argument(
+        "--only", action="append", help="count the apps containing this text, and bare Starlette"
+    )
     args = parser.parse_args(argv)
     missing = [tool for tool in ("valgrind", "callgrind_control") if shutil.which(tool) is None]
     if missing:
@@ -183,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             "valgrind is not installed; install it with: apt-get install valgrind", file=sys.stderr
         )
         return 2
-    apps = [a for a in APPS if not args.only or any(o in a.name for o in args.only)]
+    # Bare Starlette is always counted: every other count is compared with it.
+    apps = [a for a in APPS if a is APPS[0] or not args.only or any(o in a.name for o in args.only)]
     issuer = LocalIssuer()
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
