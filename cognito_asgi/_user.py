@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +46,8 @@ class CognitoUser(BaseUser):
             username, client_id, email = get("cognito:username"), claims["aud"], get("email")
         groups = get("cognito:groups")
         scope = get("scope")
-        return cls(
+        # cls() for a subclass, which may add fields, or checks in __post_init__.
+        return (_built if cls is CognitoUser else cls)(
             username or sub,
             sub,
             token_use,
@@ -60,7 +61,19 @@ class CognitoUser(BaseUser):
 
     def with_record(self, record: Any) -> CognitoUser:
         """The same user with `record` attached."""
-        return dataclasses.replace(self, record=record)
+        if type(self) is not CognitoUser:
+            return dataclasses.replace(self, record=record)
+        return _built(
+            self.username,
+            self.sub,
+            self.token_use,
+            self.client_id,
+            self.groups,
+            self.scopes,
+            self.email,
+            self.claims,
+            record,
+        )
 
     @property
     def is_authenticated(self) -> bool:
@@ -73,3 +86,47 @@ class CognitoUser(BaseUser):
     @property
     def identity(self) -> str:
         return self.sub
+
+
+def _setter(name: str) -> Callable[[CognitoUser, Any], None]:
+    """The setter of CognitoUser's slot `name`, which a frozen instance's __setattr__ refuses."""
+    setter: Callable[[CognitoUser, Any], None] = CognitoUser.__dict__[name].__set__
+    return setter
+
+
+_set_username = _setter("username")
+_set_sub = _setter("sub")
+_set_token_use = _setter("token_use")
+_set_client_id = _setter("client_id")
+_set_groups = _setter("groups")
+_set_scopes = _setter("scopes")
+_set_email = _setter("email")
+_set_claims = _setter("claims")
+_set_record = _setter("record")
+
+
+def _built(
+    username: str,
+    sub: str,
+    token_use: str,
+    client_id: str,
+    groups: tuple[str, ...],
+    scopes: tuple[str, ...],
+    email: str | None,
+    claims: Mapping[str, Any],
+    record: Any,
+) -> CognitoUser:
+    """CognitoUser(...), its slots set one by one: on the path of every new token and every
+    loaded record, where the frozen dataclass's __init__, setting each field through
+    object.__setattr__, costs about twice as much."""
+    user = object.__new__(CognitoUser)
+    _set_username(user, username)
+    _set_sub(user, sub)
+    _set_token_use(user, token_use)
+    _set_client_id(user, client_id)
+    _set_groups(user, groups)
+    _set_scopes(user, scopes)
+    _set_email(user, email)
+    _set_claims(user, claims)
+    _set_record(user, record)
+    return user
