@@ -282,20 +282,22 @@ class CognitoAuthMiddleware:
         else:
             self._stats.accepted += 1
             scope["user"] = user
-            scope["auth"] = self._credentials.get(user.scopes) or self._credentials_of(user)
+            scope["auth"] = self._credentials_of(user)
         await self.app(scope, receive, send)
 
     def _credentials_of_entry(self, entry: _Entry, user: CognitoUser) -> object:
         """The shared credentials of cached `entry`'s `user`, kept in the entry for its next
         hits."""
-        entry.credentials = self._credentials.get(user.scopes) or self._credentials_of(user)
+        entry.credentials = self._credentials_of(user)
         return entry.credentials
 
     def _credentials_of(self, user: CognitoUser) -> AuthCredentials:
         """The shared credentials of `user`'s scopes, made on their first use."""
-        credentials = _SharedCredentials(("authenticated", *user.scopes))
-        if len(self._credentials) < _SHARED_SCOPE_SETS:
-            self._credentials[user.scopes] = credentials
+        credentials = self._credentials.get(user.scopes)
+        if credentials is None:
+            credentials = _SharedCredentials(("authenticated", *user.scopes))
+            if len(self._credentials) < _SHARED_SCOPE_SETS:
+                self._credentials[user.scopes] = credentials
         return credentials
 
     def _is_public(self, path: str) -> bool:

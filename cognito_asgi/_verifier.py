@@ -183,8 +183,8 @@ class TokenVerifier:
         # Entries by their token's last _CACHE_KEY_LENGTH characters (ASCII bytes, as a header
         # brings them), least recently used first.
         self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
-        # For _cached_entry_of_header, which calls them through locals: `self._cache.get(...)`
-        # takes an unspecialised method look-up on every call.
+        # Called through locals on a cache hit: `self._cache.get(...)` takes an unspecialised
+        # method look-up on every call.
         self._cache_get = self._cache.get
         self._cache_move_to_end = self._cache.move_to_end
         self._cache_generation = jwks.generation
@@ -370,15 +370,11 @@ class TokenVerifier:
         if self._cache_generation != self.jwks.generation:
             self._drop_cache()
             return None
-        clock = self._clock
-        if clock() >= entry.exp:
-            del self._cache[key]
+        if not self._is_live(key, entry):
             return None
-        move_to_end = self._cache_move_to_end
-        move_to_end(key)
         self.stats.cache_hits += 1
         if entry.user is None:
-            entry.user = CognitoUser.from_claims(entry.claims)
+            self._user_of(entry)
         return entry
 
     def _fresh_entry(self, token: str) -> _Entry | None:
@@ -402,10 +398,12 @@ class TokenVerifier:
 
     def _is_live(self, key: bytes, entry: _Entry) -> bool:
         """Whether `entry` has not expired; if so, mark it recently used, else drop it."""
-        if self._clock() >= entry.exp:
+        clock = self._clock
+        if clock() >= entry.exp:
             del self._cache[key]
             return False
-        self._cache.move_to_end(key)
+        move_to_end = self._cache_move_to_end
+        move_to_end(key)
         return True
 
     async def authenticate(self, token: str) -> CognitoUser:
